@@ -1,0 +1,241 @@
+"""Resolve what `--env` names into something RLlib can build, on every node.
+
+An env is either a Gymnasium id (`CartPole-v1`) or an entry point
+(`package.module:Class`, `path/to/file.py:Class`). Environments written for the
+old `gym` API (reset returning only the observation, step returning 4 values,
+gym spaces) are wrapped in `LegacyGymEnv`, so the tutorial's `BasicEnv` trains
+unchanged.
+
+`probe()` builds the env once in the driver, before Ray starts, so a typo or a
+constructor that raises fails in a second with one clear line.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import inspect
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+
+from launcher.errors import UserError
+from launcher.settings import closest
+
+
+def is_entry_point(spec: str) -> bool:
+    return ":" in spec
+
+
+# --- loading an entry point ------------------------------------------------------------
+def load_class(spec: str):
+    """Import `module:Attr` or `path/file.py:Attr` and return the attribute."""
+    target, _, attr = spec.rpartition(":")
+    if not target or not attr:
+        raise UserError(f"entry point {spec!r} must look like package.module:Class or file.py:Class")
+    if target.endswith(".py") or "/" in target:
+        path = Path(target).expanduser().resolve()
+        if not path.is_file():
+            raise UserError(f"environment file not found: {target}")
+        module_name = f"launcher_userenv_{path.stem}_{abs(hash(str(path))) & 0xFFFFFF:x}"
+        module = sys.modules.get(module_name)
+        if module is None:
+            module_spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(module_spec)
+            # The file's own folder is importable, as when running `python file.py`.
+            sys.path.insert(0, str(path.parent))
+            sys.modules[module_name] = module
+            try:
+                module_spec.loader.exec_module(module)
+            except Exception as exc:
+                del sys.modules[module_name]
+                raise UserError(f"cannot import {target}: {_one_line(exc)}") from None
+    else:
+        try:
+            module = importlib.import_module(target)
+        except Exception as exc:
+            raise UserError(f"cannot import module {target!r}: {_one_line(exc)}") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        names = [n for n in dir(module) if not n.startswith("_")]
+        raise UserError(f"{target} has no attribute {attr!r}{closest(attr, names)}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+# --- the old-gym adapter ----------------------------------------------------------------
+def to_gymnasium_space(space):
+    """Convert a `gym.spaces` space (old API) into the matching Gymnasium space."""
+    if isinstance(space, gymnasium.spaces.Space):
+        return space
+    kind = type(space).__name__
+    spaces = gymnasium.spaces
+    if kind == "Discrete":
+        return spaces.Discrete(int(space.n), start=int(getattr(space, "start", 0)))
+    if kind == "Box":
+        return spaces.Box(low=space.low, high=space.high, shape=space.shape, dtype=space.dtype)
+    if kind == "MultiDiscrete":
+        return spaces.MultiDiscrete(space.nvec)
+    if kind == "MultiBinary":
+        return spaces.MultiBinary(space.n)
+    if kind == "Tuple":
+        return spaces.Tuple([to_gymnasium_space(s) for s in space.spaces])
+    if kind == "Dict":
+        return spaces.Dict({k: to_gymnasium_space(s) for k, s in space.spaces.items()})
+    raise UserError(f"cannot convert the old gym space {space!r} to Gymnasium")
+
+
+class LegacyGymEnv(gymnasium.Env):
+    """Runs an environment written for old gym with the Gymnasium API.
+
+    Handles both old shapes: gym <= 0.21 (`reset()` returns obs, `step()` returns
+    obs, reward, done, info) and gym 0.26 (`reset(seed=...)` returns (obs, info),
+    `step()` returns 5 values). The choice is made from the env's own `reset`
+    signature and from the length of what `step` returns, not from version strings.
+    """
+
+    def __init__(self, env: Any):
+        self.env = env
+        self.observation_space = to_gymnasium_space(env.observation_space)
+        self.action_space = to_gymnasium_space(env.action_space)
+        params = inspect.signature(env.reset).parameters
+        self._reset_takes_seed = "seed" in params
+        self.metadata = getattr(env, "metadata", {}) or {}
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if self._reset_takes_seed:
+            out = self.env.reset(seed=seed)
+            if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict):
+                return out
+            return out, {}
+        if seed is not None and hasattr(self.env, "seed"):
+            try:
+                self.env.seed(seed)
+            except Exception:  # old envs often implement seed() as a stub that raises
+                pass
+        return self.env.reset(), {}
+
+    def step(self, action):
+        out = self.env.step(action)
+        if len(out) == 5:
+            return out
+        obs, reward, done, info = out
+        info = dict(info or {})
+        truncated = bool(info.pop("TimeLimit.truncated", False))
+        return obs, reward, bool(done) and not truncated, truncated, info
+
+    def render(self):
+        return self.env.render()
+
+    def close(self):
+        close = getattr(self.env, "close", None)
+        if close:
+            close()
+
+
+# --- building envs ------------------------------------------------------------------
+def _construct(cls, env_config: dict):
+    """Call an env class or factory with env_config, as RLlib does, or with nothing."""
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        params = {"config": None}
+    if params:
+        return cls(env_config)
+    if env_config:
+        raise UserError(f"{cls.__name__} takes no arguments, but env_config was given")
+    return cls()
+
+
+def make_env(spec: str, env_config: dict | None = None):
+    """Build one env instance for `spec`; used by RLlib on every env runner."""
+    env_config = dict(env_config or {})
+    if not is_entry_point(spec):
+        return gymnasium.make(spec, **env_config)
+    env = _construct(load_class(spec), env_config)
+    if isinstance(env, gymnasium.Env):
+        return env
+    if hasattr(env, "step") and hasattr(env, "reset") and hasattr(env, "action_space"):
+        return LegacyGymEnv(env)
+    raise UserError(f"{spec} did not build an environment (got {type(env).__name__})")
+
+
+def rllib_env_name(spec: str) -> str:
+    """Register `spec` with RLlib (entry points only) and return the name to pass it.
+
+    Gymnasium ids go to RLlib as they are. Entry points are registered under their
+    spec string with a creator that re-imports the class on each worker, so a file
+    on a shared filesystem works on every node of a cluster.
+    """
+    if not is_entry_point(spec):
+        return spec
+    from ray.tune.registry import register_env
+
+    register_env(spec, functools.partial(_rllib_creator, spec))
+    return spec
+
+
+def _rllib_creator(spec: str, env_config):
+    return make_env(spec, dict(env_config or {}))
+
+
+@dataclass
+class EnvInfo:
+    """What the driver learns by building the env once."""
+
+    spec: str
+    observation_space: gymnasium.spaces.Space
+    action_space: gymnasium.spaces.Space
+    reward_threshold: float | None
+    family: str  # key into launcher.presets: "classic" or "default"
+
+
+CLASSIC_CONTROL = ("CartPole", "Acrobot", "MountainCar", "Pendulum")
+
+
+def probe(spec: str, env_config: dict | None = None) -> EnvInfo:
+    """Build the env once to check it exists and constructs; read its spaces."""
+    threshold = None
+    if not is_entry_point(spec):
+        registry = gymnasium.envs.registry
+        if spec not in registry:
+            raise UserError(f"unknown environment id {spec!r}{closest(spec, registry.keys())}")
+        threshold = registry[spec].reward_threshold
+    try:
+        env = make_env(spec, env_config)
+    except UserError:
+        raise
+    except Exception as exc:
+        where = _user_frame(exc)
+        raise UserError(f"environment {spec!r} failed to construct{where}: {_one_line(exc)}") from None
+    try:
+        info = EnvInfo(
+            spec=spec,
+            observation_space=env.observation_space,
+            action_space=env.action_space,
+            reward_threshold=threshold,
+            family="classic" if spec.split("-")[0] in CLASSIC_CONTROL else "default",
+        )
+    finally:
+        try:
+            env.close()
+        except Exception:
+            pass
+    if info.observation_space is None or info.action_space is None:
+        raise UserError(f"environment {spec!r} does not define observation_space and action_space")
+    return info
+
+
+def _user_frame(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""

@@ -1,0 +1,89 @@
+"""Tuned starting hyperparameters, per algorithm and environment family.
+
+Plain values, read in one place (CleanRL style). Keys are RLlib AlgorithmConfig
+attributes; anything here is overridden by an experiment file and by `--set`.
+"num_env_runners" here is a preference; the launcher lowers it to fit the CPUs
+that exist.
+
+Families: "classic" = Gymnasium classic control (CartPole, Acrobot, MountainCar,
+Pendulum): cheap to step, so sampling in the driver process beats shipping
+batches from remote env runners; "default" = anything else.
+"""
+
+from __future__ import annotations
+
+PRESETS: dict[tuple[str, str], dict] = {
+    # Measured on a 2-core machine (see `make bench`): CartPole-v1 to a mean return of
+    # 475 in ~12 iterations / 24k env steps, ~7 s of training, over seeds 0-2.
+    # RLlib's own defaults (lr 5e-5, batch 4000, 2 env runners) need 3-10x longer.
+    ("PPO", "classic"): {
+        "num_env_runners": 0,
+        "num_envs_per_env_runner": 8,
+        "lr": 1e-3,
+        "train_batch_size_per_learner": 2000,
+        "minibatch_size": 500,
+        "num_epochs": 10,
+        "gamma": 0.99,
+        "metrics_num_episodes_for_smoothing": 20,
+    },
+    ("PPO", "default"): {
+        "num_envs_per_env_runner": 4,
+        "lr": 3e-4,
+        "train_batch_size_per_learner": 4000,
+        "minibatch_size": 256,
+        "num_epochs": 10,
+    },
+    # DQN on CartPole: RLlib's tuned example (cartpole_dqn.py) with its double-Q,
+    # dueling, n-step 3 settings and a 50k replay buffer.
+    ("DQN", "classic"): {
+        "num_env_runners": 0,
+        "lr": 5e-4,
+        "train_batch_size_per_learner": 32,
+        "n_step": 3,
+        "double_q": True,
+        "dueling": True,
+        "target_network_update_freq": 500,
+        "replay_buffer_config": {"type": "PrioritizedEpisodeReplayBuffer", "capacity": 50000,
+                                 "alpha": 0.6, "beta": 0.4},
+        "epsilon": [[0, 1.0], [10000, 0.02]],
+        "metrics_num_episodes_for_smoothing": 20,
+    },
+    ("DQN", "default"): {},
+    # APPO / IMPALA on CartPole: RLlib's tuned examples (cartpole_appo.py, cartpole_impala.py).
+    ("APPO", "classic"): {
+        "num_envs_per_env_runner": 8,
+        "vf_loss_coeff": 0.05,
+        "entropy_coeff": 0.0,
+        "metrics_num_episodes_for_smoothing": 20,
+    },
+    ("APPO", "default"): {},
+    ("IMPALA", "classic"): {
+        "num_envs_per_env_runner": 8,
+        "lr": 5e-4,
+        "vf_loss_coeff": 0.05,
+        "entropy_coeff": 0.0,
+        "metrics_num_episodes_for_smoothing": 20,
+    },
+    ("IMPALA", "default"): {},
+    # SAC on Pendulum: RLlib's tuned example (pendulum_sac.py).
+    ("SAC", "classic"): {
+        "num_env_runners": 0,
+        "actor_lr": 2e-4,
+        "critic_lr": 8e-4,
+        "alpha_lr": 9e-4,
+        "lr": None,
+        "initial_alpha": 1.001,
+        "train_batch_size_per_learner": 256,
+        "target_network_update_freq": 1,
+        "replay_buffer_config": {"type": "PrioritizedEpisodeReplayBuffer", "capacity": 100000,
+                                 "alpha": 1.0, "beta": 0.0},
+        "num_steps_sampled_before_learning_starts": 256,
+        "metrics_num_episodes_for_smoothing": 20,
+    },
+    ("SAC", "default"): {},
+}
+
+
+def preset(algo: str, family: str) -> dict:
+    """The starting hyperparameters for `algo` on an env of `family` (a copy)."""
+    return dict(PRESETS.get((algo, family)) or PRESETS.get((algo, "default")) or {})

@@ -1,0 +1,153 @@
+"""What a run leaves on disk while it trains: progress.csv, result.json, TensorBoard.
+
+progress.csv keeps a few readable columns first (iteration, env steps, mean
+return, time) followed by every scalar RLlib reports, flattened with '/'. When
+RLlib reports a new metric part-way through, the file is rewritten with the wider
+header, so a column never silently goes missing. On resume, rows after the
+restored checkpoint are dropped: they will be produced again.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from numbers import Number
+from pathlib import Path
+from typing import Any
+
+PROGRESS_CSV = "progress.csv"
+RESULT_JSON = "result.json"
+LEADING_COLUMNS = [
+    "training_iteration",
+    "num_env_steps_sampled_lifetime",
+    "episode_return_mean",
+    "time_total_s",
+    "time_this_iter_s",
+    "timestamp",
+]
+
+# Where the mean episode return lives: new API stack first, then the old stack (tf2).
+RETURN_KEYS = (
+    "env_runners/episode_return_mean",
+    "env_runners/episode_reward_mean",
+    "episode_return_mean",
+    "episode_reward_mean",
+)
+STEP_KEYS = (
+    "num_env_steps_sampled_lifetime",
+    "env_runners/num_env_steps_sampled_lifetime",
+    "timesteps_total",
+    "num_env_steps_sampled",
+)
+
+
+def flatten(result: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested result dict -> {'a/b/c': scalar}; keeps numbers, bools and strings."""
+    flat: dict[str, Any] = {}
+    for key, value in result.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "/"))
+        elif isinstance(value, bool | str) or isinstance(value, Number):
+            flat[name] = value
+        elif hasattr(value, "item") and getattr(value, "size", 2) == 1:  # numpy scalar
+            flat[name] = value.item()
+    return flat
+
+
+def first_of(flat: dict, keys) -> float | None:
+    for key in keys:
+        value = flat.get(key)
+        if isinstance(value, Number) and not isinstance(value, bool):
+            if isinstance(value, float) and math.isnan(value):
+                continue
+            return float(value)
+    return None
+
+
+def summarise(result: dict) -> dict[str, Any]:
+    """The handful of figures a person reads from one RLlib result."""
+    flat = flatten({k: v for k, v in result.items() if k != "config"})
+    return {
+        "training_iteration": int(flat.get("training_iteration", 0)),
+        "num_env_steps_sampled_lifetime": int(first_of(flat, STEP_KEYS) or 0),
+        "episode_return_mean": first_of(flat, RETURN_KEYS),
+        "time_total_s": float(flat.get("time_total_s", 0.0)),
+        "time_this_iter_s": float(flat.get("time_this_iter_s", 0.0)),
+        "timestamp": flat.get("timestamp"),
+        "flat": flat,
+    }
+
+
+class RunLog:
+    """Appends one row per iteration to progress.csv, result.json and TensorBoard."""
+
+    def __init__(self, run_dir: Path, tensorboard: bool = True):
+        self.run_dir = Path(run_dir)
+        self.csv_path = self.run_dir / PROGRESS_CSV
+        self.json_path = self.run_dir / RESULT_JSON
+        self.rows: list[dict[str, Any]] = []
+        self.columns: list[str] = []
+        if self.csv_path.exists():
+            with self.csv_path.open(newline="") as fh:
+                reader = csv.DictReader(fh)
+                self.columns = list(reader.fieldnames or [])
+                self.rows = list(reader)
+        self._tb = None
+        if tensorboard:
+            try:
+                from tensorboardX import SummaryWriter
+
+                self._tb = SummaryWriter(logdir=str(self.run_dir), flush_secs=5)
+            except ImportError:  # pragma: no cover - tensorboardX is a dependency
+                self._tb = None
+
+    def truncate_after(self, iteration: int) -> None:
+        """Drop rows newer than `iteration` (resume from a checkpoint taken there)."""
+        self.rows = [r for r in self.rows if int(float(r["training_iteration"])) <= iteration]
+        self._rewrite_csv()
+        if self.json_path.exists():
+            kept = [
+                line
+                for line in self.json_path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("training_iteration", 0) <= iteration
+            ]
+            self.json_path.write_text("".join(line + "\n" for line in kept))
+
+    def append(self, result: dict) -> dict[str, Any]:
+        summary = summarise(result)
+        row = {k: summary[k] for k in LEADING_COLUMNS}
+        row.update({k: v for k, v in summary["flat"].items() if k not in row})
+        new_columns = [k for k in row if k not in self.columns]
+        self.rows.append(row)
+        if new_columns or not self.csv_path.exists():
+            self.columns += new_columns
+            self._rewrite_csv()
+        else:
+            with self.csv_path.open("a", newline="") as fh:
+                csv.DictWriter(fh, self.columns, extrasaction="ignore").writerow(row)
+        with self.json_path.open("a") as fh:
+            fh.write(json.dumps(_jsonable(result), default=str) + "\n")
+        if self._tb is not None:
+            step = summary["training_iteration"]
+            for key, value in row.items():
+                if isinstance(value, Number) and not isinstance(value, bool) and math.isfinite(value):
+                    self._tb.add_scalar(f"ray/tune/{key}", value, global_step=step)
+        return summary
+
+    def _rewrite_csv(self) -> None:
+        tmp = self.csv_path.with_suffix(".csv.tmp")
+        with tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, self.columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(self.rows)
+        tmp.replace(self.csv_path)
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+
+
+def _jsonable(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k != "config"}

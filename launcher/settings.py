@@ -1,0 +1,176 @@
+"""One validated object for a training run, and its YAML form.
+
+`TrainSettings` is what `launcher train` runs, what a Slurm job or a container
+cluster passes to its nodes (as a spec file in the run directory), and what
+`--resume` reads back. The keyword names of the dataclasses are the schema: an
+unknown key fails with the closest valid name, so a typo never silently falls
+back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from launcher.algorithms import ALGORITHM_TABLE
+from launcher.errors import UserError
+
+ALGORITHMS = tuple(ALGORITHM_TABLE)
+FRAMEWORKS = ("torch", "tf2")
+SPEC_FILE = "spec.yaml"
+
+
+def closest(word: str, choices) -> str:
+    """' (did you mean X?)' for the nearest valid choice, or '' when none is near."""
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def check_keys(given: dict, valid, where: str) -> None:
+    """Refuse keys that are not in `valid`, naming the closest valid one."""
+    for key in given:
+        if key not in valid:
+            raise UserError(f"unknown key {key!r} in {where}{closest(str(key), valid)}")
+
+
+@dataclass
+class Stop:
+    """Stop criteria: whichever is reached first ends training."""
+
+    iters: int | None = None
+    timesteps: int | None = None
+    reward: float | None = None  # mean episode return
+    time_s: float | None = None  # wall-clock seconds of training
+
+    def is_empty(self) -> bool:
+        return all(v is None for v in dataclasses.asdict(self).values())
+
+    def validate(self) -> None:
+        for name in ("iters", "timesteps", "time_s"):
+            value = getattr(self, name)
+            if value is not None and (not math.isfinite(value) or value <= 0):
+                raise UserError(f"stop criterion {name} must be positive, got {value}")
+        if self.reward is not None and not math.isfinite(self.reward):
+            raise UserError(f"stop criterion reward must be a finite number, got {self.reward}")
+
+
+@dataclass
+class TrainSettings:
+    """Everything that defines a training run. Defaults are what `launcher train` uses."""
+
+    algo: str = "PPO"
+    env: str = "CartPole-v1"
+    env_config: dict[str, Any] = field(default_factory=dict)
+    framework: str = "torch"
+    stop: Stop = field(default_factory=Stop)
+    # Resources. None means "size from what the machine or cluster has".
+    num_cpus: int | None = None
+    num_gpus: float = 0
+    num_env_runners: int | None = None
+    local_mode: bool = False
+    # RLlib AlgorithmConfig keys, applied on top of the presets (launcher/presets.py).
+    config: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    output: str = "./ray_results"
+    name: str | None = None
+    checkpoint_every: int = 10  # iterations between periodic checkpoints; 0 = final only
+    address: str | None = None  # a running Ray cluster; None = embedded Ray
+    # Cluster placement (set by `launcher node` on Slurm / `launcher local`):
+    # the learner goes to the node holding the "learner_node" resource and env
+    # runners to nodes holding "rollout_node".
+    num_learners: int = 0
+    place_on_cluster_roles: bool = False
+
+    def validate(self) -> TrainSettings:
+        """Check everything that can be checked without importing Ray."""
+        self.algo = normalise_algo(self.algo)
+        if self.framework not in FRAMEWORKS:
+            raise UserError(
+                f"unknown framework {self.framework!r}; valid: {', '.join(FRAMEWORKS)}"
+                f"{closest(self.framework, FRAMEWORKS)}"
+            )
+        if not isinstance(self.env, str) or not self.env.strip():
+            raise UserError("--env must name a Gymnasium id or an entry point module:Class")
+        if not isinstance(self.env_config, dict):
+            raise UserError("env_config must be a mapping of keyword arguments")
+        if not isinstance(self.config, dict):
+            raise UserError("config must be a mapping of RLlib settings")
+        self.stop.validate()
+        if self.num_cpus is not None and self.num_cpus < 1:
+            raise UserError(f"--num-cpus must be at least 1, got {self.num_cpus}")
+        if self.num_gpus < 0 or not math.isfinite(self.num_gpus):
+            raise UserError(f"--num-gpus must be 0 or more, got {self.num_gpus}")
+        if self.num_env_runners is not None and self.num_env_runners < 0:
+            raise UserError(f"--num-env-runners must be 0 or more, got {self.num_env_runners}")
+        if self.checkpoint_every < 0:
+            raise UserError(f"--checkpoint-every must be 0 or more, got {self.checkpoint_every}")
+        if self.num_learners < 0:
+            raise UserError(f"num_learners must be 0 or more, got {self.num_learners}")
+        return self
+
+    # --- YAML in and out -----------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "settings") -> TrainSettings:
+        if not isinstance(data, dict):
+            raise UserError(f"{where} must be a mapping, got {type(data).__name__}")
+        check_keys(data, [f.name for f in dataclasses.fields(cls)], where)
+        data = dict(data)
+        stop = data.pop("stop", None) or {}
+        if not isinstance(stop, dict):
+            raise UserError(f"'stop' in {where} must be a mapping")
+        check_keys(stop, [f.name for f in dataclasses.fields(Stop)], f"{where}: stop")
+        try:
+            return cls(stop=Stop(**stop), **data)
+        except TypeError as exc:  # pragma: no cover - guarded by check_keys
+            raise UserError(f"{where}: {exc}") from None
+
+    def write_spec(self, run_dir: Path) -> Path:
+        """Write the settings as the run's spec file, readable by the user only."""
+        path = Path(run_dir) / SPEC_FILE
+        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        return path
+
+
+def normalise_algo(name: str) -> str:
+    upper = str(name).upper()
+    if upper not in ALGORITHMS:
+        raise UserError(
+            f"unknown algorithm {name!r}; valid: {', '.join(ALGORITHMS)}"
+            f"{closest(upper, ALGORITHMS)}"
+        )
+    return upper
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file, turning every failure into one line for the user."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UserError(f"file not found: {path}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"malformed YAML in {path}{where}: {problem}") from None
+
+
+def load_spec(run_dir: str | Path) -> TrainSettings:
+    """Read back the spec file a run directory was started with."""
+    path = Path(run_dir) / SPEC_FILE
+    if not path.is_file():
+        raise UserError(f"{run_dir} is not a launcher run directory (no {SPEC_FILE} in it)")
+    return TrainSettings.from_dict(read_yaml(path), where=str(path)).validate()

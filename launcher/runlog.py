@@ -49,7 +49,7 @@ def flatten(result: dict, prefix: str = "") -> dict[str, Any]:
         name = f"{prefix}{key}"
         if isinstance(value, dict):
             flat.update(flatten(value, name + "/"))
-        elif isinstance(value, bool | str) or isinstance(value, Number):
+        elif isinstance(value, (bool | str, Number)):
             flat[name] = value
         elif hasattr(value, "item") and getattr(value, "size", 2) == 1:  # numpy scalar
             flat[name] = value.item()

@@ -334,28 +334,51 @@ def default_stop(settings: TrainSettings, info: envs.EnvInfo) -> None:
             settings.stop.reward = float(info.reward_threshold)
 
 
-def prepare(settings: TrainSettings, resume: str | Path | None = None):
-    """Everything before Ray: validate, probe the env, pick the run dir."""
+def check(settings: TrainSettings) -> envs.EnvInfo:
+    """Validate everything that can be checked before Ray starts, and fill in the
+    default stop criteria. `launcher submit` / `launcher local` call this too, so a
+    bad input fails before anything is submitted or started."""
     settings.validate()
     check_framework(settings.framework)
     info = envs.probe(settings.env, settings.env_config)
     algorithms.check_action_space(settings.algo, info.action_space)
-    if resume is None:
-        default_stop(settings, info)
-        run_dir = prepare_run_dir(settings)
-    else:
+    default_stop(settings, info)
+    # Validate hyperparameter keys now: a typo must not cost a Ray start.
+    build_config(settings, info, 0, {})
+    return info
+
+
+def prepare(settings: TrainSettings, resume=None, run_dir=None):
+    """Everything before Ray: validate, probe the env, pick the run dir.
+
+    `resume`: continue that run dir from its last checkpoint (error if it has none).
+    `run_dir`: a directory prepared for a cluster job (spec already written); it is
+    resumed when it holds checkpoints, e.g. after a Slurm requeue.
+    """
+    if resume is not None:
         run_dir = Path(resume)
         if not checkpoints(run_dir):
             raise UserError(f"no checkpoint in {run_dir} to resume from")
-    # Validate hyperparameter keys now: a typo must not cost a Ray start.
-    build_config(settings, info, 0, {})
-    return info, run_dir
+    info = check(settings)
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if resume is None and checkpoints(run_dir):
+            resume = run_dir
+    else:
+        run_dir = prepare_run_dir(settings)
+    return info, run_dir, resume
 
 
-def train(settings: TrainSettings, resume: str | Path | None = None, reporter=None) -> RunSummary:
-    """Run training to a stop criterion; return what happened. See module docstring."""
+def train(settings: TrainSettings, resume: str | Path | None = None, reporter=None,
+          run_dir: str | Path | None = None) -> RunSummary:
+    """Run training to a stop criterion; return what happened. See module docstring.
+
+    `resume` continues a run; `run_dir` trains into a prepared cluster-job directory
+    (and resumes it when it already holds checkpoints). Neither: a new run dir.
+    """
     started = time.monotonic()
-    info, run_dir = prepare(settings, resume)
+    info, run_dir, resume = prepare(settings, resume, run_dir)
     quiet_libraries()
     import ray
 
@@ -367,7 +390,7 @@ def train(settings: TrainSettings, resume: str | Path | None = None, reporter=No
             runners = wanted_runners(settings, info.family, int(resources.get("CPU", 1)))
             placement = {}
         config = build_config(settings, info, runners, placement)
-        if resume is None:
+        if not (run_dir / SPEC_FILE).exists():
             settings.write_spec(run_dir)
             (run_dir / "config.json").write_text(
                 json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str)

@@ -1,0 +1,119 @@
+"""launcher/jobdir.py: the run directory a cluster job's nodes start from."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+import yaml
+
+from launcher import jobdir
+from launcher.errors import UserError
+from launcher.settings import TrainSettings
+
+
+def make(tmp_path, **kw):
+    settings = TrainSettings(output=str(tmp_path), name=kw.pop("name", "job"))
+    kw.setdefault("rollout_nodes", 2)
+    return jobdir.prepare_job(settings, **kw)
+
+
+def test_prepare_writes_spec_cluster_and_private_token(tmp_path):
+    job = make(tmp_path, learner_gpus=1, cpus_per_node=2, job_name="my job")
+    assert job.path == (tmp_path / "job").resolve()
+    spec = yaml.safe_load(job.spec_path.read_text())
+    assert spec["place_on_cluster_roles"] is True
+    assert spec["num_learners"] == 1 and spec["num_gpus"] == 1
+    assert spec["stop"]["reward"] == 475.0  # check() filled the default stop
+    cluster = yaml.safe_load(job.cluster_path.read_text())
+    assert cluster["job_name"] == "my job"
+    assert cluster["roles"] == {"head": {"nodes": 1, "cpus": 2, "gpus": 0},
+                                "rollout": {"nodes": 2, "cpus": 2, "gpus": 0},
+                                "learner": {"nodes": 1, "cpus": 2, "gpus": 1}}
+    assert stat.S_IMODE(job.token_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(job.state_dir.stat().st_mode) == 0o700
+    token = job.token_path.read_text()
+    assert len(token) == 64 and token not in job.cluster_path.read_text()
+    assert token not in job.spec_path.read_text()
+
+
+def test_no_gpus_means_no_learner_node(tmp_path):
+    job = make(tmp_path)
+    assert not job.cluster.has_learner
+    assert job.settings.num_learners == 0 and job.settings.num_gpus == 0
+
+
+def test_cpu_learner_without_gpus(tmp_path):
+    job = make(tmp_path, learner=True)
+    assert job.cluster.has_learner and job.cluster.roles["learner"].gpus == 0
+    assert job.settings.num_learners == 1 and job.settings.num_gpus == 0
+
+
+def test_round_trip(tmp_path):
+    job = make(tmp_path, learner_gpus=2, ready_timeout_s=30)
+    again = jobdir.load_job(job.path)
+    assert again.cluster == job.cluster
+    assert again.settings.num_learners == 1
+
+
+def test_ports_are_derived_from_the_job_id_and_stay_in_range():
+    bases = {jobdir.port_base_for(jobdir.new_job_id()) for _ in range(200)}
+    assert len(bases) > 150  # spread out
+    for base in bases:
+        assert base >= jobdir.PORT_LOW and base + jobdir.PORT_BLOCK <= jobdir.PORT_HIGH
+        assert (base - jobdir.PORT_LOW) % jobdir.PORT_BLOCK == 0
+    assert jobdir.port_base_for("00000000aa") == jobdir.port_base_for("00000000bb")
+    spec = jobdir.ClusterSpec(job_id="abc", job_name="x", port_base=jobdir.PORT_HIGH - 20)
+    low, high = spec.worker_ports
+    assert 10002 <= low < high <= 19999
+    assert max(jobdir.PORT_OFFSETS.values()) < jobdir.PORT_BLOCK
+
+
+def test_two_jobs_get_different_ids_and_tokens(tmp_path):
+    one, two = make(tmp_path, name="a"), make(tmp_path, name="b")
+    assert one.cluster.job_id != two.cluster.job_id
+    assert one.token_path.read_text() != two.token_path.read_text()
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"rollout_nodes": -1}, "--nodes"),
+    ({"learner_gpus": -1}, "--gpus"),
+    ({"cpus_per_node": 0}, "--cpus-per-node"),
+    ({"rollout_nodes": 0, "cpus_per_node": 1}, "at least 2 CPUs"),
+    ({"ready_timeout_s": 0}, "timeout"),
+])
+def test_bad_shapes_are_refused(tmp_path, kw, message):
+    with pytest.raises(UserError, match=message):
+        make(tmp_path, **kw)
+    assert not (tmp_path / "job").exists()
+
+
+def test_bad_settings_fail_before_the_dir_exists(tmp_path):
+    settings = TrainSettings(output=str(tmp_path), name="job", env="NoSuchEnv-v0")
+    with pytest.raises(UserError):
+        jobdir.prepare_job(settings, rollout_nodes=1)
+    assert not (tmp_path / "job").exists()
+
+
+def test_existing_run_dir_is_refused(tmp_path):
+    make(tmp_path)
+    with pytest.raises(UserError, match="already exists"):
+        make(tmp_path)
+
+
+def test_load_refuses_a_plain_dir_and_unknown_keys(tmp_path):
+    with pytest.raises(UserError, match="not a prepared cluster job"):
+        jobdir.load_job(tmp_path)
+    job = make(tmp_path)
+    data = yaml.safe_load(job.cluster_path.read_text())
+    data["roles"]["rollut"] = data["roles"].pop("rollout")
+    job.cluster_path.write_text(yaml.safe_dump(data))
+    with pytest.raises(UserError, match="did you mean 'rollout'"):
+        jobdir.load_job(job.path)
+
+
+def test_load_needs_the_token(tmp_path):
+    job = make(tmp_path)
+    job.token_path.unlink()
+    with pytest.raises(UserError, match="token"):
+        jobdir.load_job(job.path)

@@ -181,6 +181,31 @@ def plot(
     typer.echo(f"wrote {draw(run_dirs, out, x=x)}")
 
 
+# --- node / local / doctor ---------------------------------------------------------------
+@app.command()
+def node(
+    run_dir: Path = typer.Option(..., "--run-dir", help="Run directory prepared for the job "
+                                 "(spec.yaml, cluster.yaml, .cluster/token)."),
+    role: str = typer.Option(..., "--role", help="head, rollout or learner."),
+    num_cpus: int = typer.Option(None, "--num-cpus", help="CPUs for Ray on this node "
+                                 "(default: SLURM_CPUS_ON_NODE, cluster.yaml, or all usable)."),
+    num_gpus: float = typer.Option(None, "--num-gpus", help="GPUs for Ray on this node "
+                                   "(default: count of CUDA_VISIBLE_DEVICES, else 0)."),
+    node_ip: str = typer.Option(None, "--node-ip", help="This node's address on the cluster "
+                                "network (default: what the hostname resolves to / the route "
+                                "to the head)."),
+) -> None:
+    """Run one node of a cluster job (Slurm, `launcher local`, or one `docker run`).
+
+    The head starts Ray, waits for every expected node, trains and exits with the
+    trainer's status (75: interrupted after a checkpoint, requeue). Rollout and learner
+    nodes join the head and exit when it is done. See launcher/node.py.
+    """
+    from launcher.node import run_node
+
+    raise typer.Exit(run_node(run_dir, role, num_cpus=num_cpus, num_gpus=num_gpus, node_ip=node_ip))
+
+
 def main() -> None:
     """Console-script entry point: user mistakes become one line and exit status 2."""
     try:

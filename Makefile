@@ -37,3 +37,34 @@ bench: venv  ## time-to-solve and startup: launcher defaults vs the tutorial's c
 
 clean:  ## remove the virtual environment and local results
 	rm -rf $(VENV) ray_results results
+
+# --- images ---
+# Container images (README, "Container images"). Docker with BuildKit: Debian's client
+# (/usr/bin/docker) has it built in; a client without buildx does not.
+DOCKER ?= $(firstword $(wildcard /usr/bin/docker) docker)
+export DOCKER
+.PHONY: base-image image image-gpu wheelhouse lock sif sif-gpu bench-image
+
+base-image:  ## local Debian base image (debootstrap -> launcher-base:bookworm), for sites without a registry
+	images/base-image.sh launcher-base:bookworm
+
+image:  ## build launcher:cpu (FRAMEWORK=tf: launcher:cpu-tf); uses the local base, CA bundle and wheels when present
+	images/build.sh cpu
+
+image-gpu:  ## build launcher:gpu (CUDA torch, several GB to download)
+	images/build.sh gpu
+
+wheelhouse:  ## resolve every wheel of the CPU image on the host, so `make image` needs no network
+	images/wheelhouse.sh all $(if $(filter tf,$(FRAMEWORK)),tf)
+
+lock: venv  ## re-pin images/requirements*.txt after a dependency change in pyproject.toml
+	$(BIN)/python images/lock.py
+
+sif:  ## apptainer SIF from the local launcher:cpu image -> launcher-cpu.sif
+	images/sif.sh cpu
+
+sif-gpu:  ## apptainer SIF from the local launcher:gpu image -> launcher-gpu.sif
+	images/sif.sh gpu
+
+bench-image: venv  ## image size, code-only rebuild time, docker run to first training iteration
+	$(BIN)/python bench/image.py

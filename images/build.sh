@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Build an image with BuildKit, choosing what the site offers (this is what `make image` runs):
+#   images/build.sh cpu|gpu
+# - base: $BASE_IMAGE if set; else the local launcher-base:bookworm when it exists
+#   (`make base-image`); else python:3.11-slim when it can be pulled; else an error that
+#   says to run `make base-image`.
+# - CA bundle: $CA_BUNDLE, default $PIP_CERT (the host pip's bundle), passed as the
+#   BuildKit secret `ca` (used by pip during the build only, not stored in the image).
+# - wheels: the CPU torch wheel is copied into wheelhouse/ from pip's find-links
+#   directories when one lies there; if `make wheelhouse` resolved every wheel for the
+#   current lock files, the build runs with PIP_OFFLINE=1 (no network).
+# Env: DOCKER, TAG, FRAMEWORK (torch|tf), BASE_IMAGE, CA_BUNDLE, PIP_OFFLINE, PROGRESS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VARIANT=${1:-cpu}
+DOCKER=${DOCKER:-$(command -v /usr/bin/docker || command -v docker)}
+FRAMEWORK=${FRAMEWORK:-torch}
+LOCAL_BASE=${LOCAL_BASE:-launcher-base:bookworm}
+PUBLIC_BASE=python:3.11-slim
+suffix=; [ "$FRAMEWORK" = tf ] && suffix=-tf
+TAG=${TAG:-launcher:$VARIANT$suffix}
+export DOCKER_BUILDKIT=1
+
+have_image() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
+
+if [ -z "${BASE_IMAGE:-}" ]; then
+  if have_image "$LOCAL_BASE"; then
+    BASE_IMAGE=$LOCAL_BASE
+  elif have_image "$PUBLIC_BASE" || timeout 120 "$DOCKER" pull -q "$PUBLIC_BASE" >/dev/null 2>&1; then
+    BASE_IMAGE=$PUBLIC_BASE
+  else
+    echo "image: cannot pull $PUBLIC_BASE (no registry?) and $LOCAL_BASE does not exist." >&2
+    echo "image: run 'make base-image' first (debootstrap, needs root), or set BASE_IMAGE=..." >&2
+    exit 1
+  fi
+fi
+
+args=(--progress="${PROGRESS:-plain}" --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg FRAMEWORK="$FRAMEWORK")
+
+CA_BUNDLE=${CA_BUNDLE:-${PIP_CERT:-}}
+if [ -n "$CA_BUNDLE" ] && [ -s "$CA_BUNDLE" ]; then
+  args+=(--secret "id=ca,src=$CA_BUNDLE")
+fi
+
+mkdir -p wheelhouse
+if [ "$VARIANT" = cpu ]; then
+  images/wheelhouse.sh torch
+  if ls wheelhouse/torch-*+cpu-*.whl >/dev/null 2>&1; then
+    args+=(--build-arg TORCH_INDEX_URL=)   # the wheel is in the context: no extra index to ask
+  fi
+fi
+if [ -z "${PIP_OFFLINE:-}" ]; then
+  PIP_OFFLINE=0
+  images/wheelhouse.sh check "$VARIANT" && PIP_OFFLINE=1
+fi
+args+=(--build-arg PIP_OFFLINE="$PIP_OFFLINE")
+
+version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' pyproject.toml | head -n1)
+revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git status --porcelain -- launcher pyproject.toml Dockerfile Dockerfile.gpu images 2>/dev/null)" ]; then
+  revision=$revision-dirty
+fi
+source_url=$(git remote get-url origin 2>/dev/null || echo unknown)
+args+=(--build-arg VERSION="$version" --build-arg REVISION="$revision"
+       --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" --build-arg SOURCE="$source_url")
+
+echo "image: building $TAG ($VARIANT, $FRAMEWORK) from $BASE_IMAGE, PIP_OFFLINE=$PIP_OFFLINE"
+case "$VARIANT" in
+  cpu)
+    exec "$DOCKER" build "${args[@]}" -t "$TAG" . ;;
+  gpu)
+    # Dockerfile.gpu builds on the CPU Dockerfile's `deps` stage (same base, venv, pins).
+    deps_tag=launcher:deps$suffix
+    "$DOCKER" build "${args[@]}" --target deps -t "$deps_tag" .
+    exec "$DOCKER" build "${args[@]}" --build-arg DEPS_IMAGE="$deps_tag" -f Dockerfile.gpu -t "$TAG" . ;;
+  *)
+    echo "image: unknown variant '$VARIANT' (cpu or gpu)" >&2; exit 2 ;;
+esac

@@ -161,12 +161,14 @@ def results(run_dirs: list[Path] = typer.Argument(..., help="Run directories."))
 
     from launcher.results import table_rows
 
-    table = Table("run", "iterations", "env steps", "best return", "last return", "time (s)")
+    table = Table("iterations", "env steps", "best return", "last return", "time (s)")
+    table.add_column("run", no_wrap=True)
     for row in table_rows(run_dirs):
         fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
-        table.add_row(row["run"], str(row["iterations"]), f"{row['env_steps']:,}",
-                      fmt(row["best_return"]), fmt(row["last_return"]), f"{row['time_s']:.1f}")
-    Console().print(table)
+        table.add_row(str(row["iterations"]), f"{row['env_steps']:,}", fmt(row["best_return"]),
+                      fmt(row["last_return"]), f"{row['time_s']:.1f}", row["run"])
+    # Outside a terminal (pipes, logs) nothing limits the width: never wrap run names.
+    Console(width=None if sys.stdout.isatty() else 250).print(table)
 
 
 @app.command()
@@ -204,6 +206,237 @@ def node(
     from launcher.node import run_node
 
     raise typer.Exit(run_node(run_dir, role, num_cpus=num_cpus, num_gpus=num_gpus, node_ip=node_ip))
+
+
+@app.command()
+def local(
+    nodes: int = typer.Option(2, "--nodes", help="Rollout containers (env runners)."),
+    gpus: int = typer.Option(0, "--gpus", help="GPUs for a learner container (0 = no learner "
+                             "container; without NVIDIA GPUs on the host: a CPU learner)."),
+    cpus_per_node: int = typer.Option(None, "--cpus-per-node", help="CPUs per container "
+                                      "(default: this machine's CPUs shared between them)."),
+    memory: str = typer.Option(None, "--memory", help="Memory limit per container, e.g. 2g."),
+    shm_size: str = typer.Option("1g", "--shm-size", help="Shared memory per container "
+                                 "(Ray's object store)."),
+    image: str = typer.Option("launcher:cpu", "--image", help="Trainer image (`make image`)."),
+    keep: bool = typer.Option(False, "--keep", help="Leave the containers and network for "
+                              "inspection."),
+    prefix: str = typer.Option(None, "--prefix", help="Container/network name prefix "
+                               "(default launcher-local-<job id>)."),
+    ready_timeout: float = typer.Option(120, "--ready-timeout", help="Seconds for every node "
+                                        "to join."),
+    algo: str = typer.Option(None, "--algo", "--run", help=TRAIN_HELP["algo"]),
+    env: str = typer.Option(None, "--env", "--name-env", help=TRAIN_HELP["env"]),
+    framework: str = typer.Option(None, "--framework", help="torch (default) or tf2 (legacy)."),
+    config_file: Path = typer.Option(None, "--config", "-f", help=TRAIN_HELP["config"]),
+    sets: list[str] = typer.Option(None, "--set", help="RLlib setting key=value (repeatable)."),
+    env_config: list[str] = typer.Option(None, "--env-config",
+                                         help="Env constructor argument key=value (repeatable)."),
+    stop_iters: int = typer.Option(None, "--stop-iters", help="Stop after N iterations."),
+    stop_timesteps: int = typer.Option(None, "--stop-timesteps", help="Stop after N env steps."),
+    stop_reward: float = typer.Option(None, "--stop-reward", help="Stop at this mean return."),
+    stop_time: float = typer.Option(None, "--stop-time", help="Stop after N seconds."),
+    num_env_runners: int = typer.Option(None, "--num-env-runners",
+                                        help="Env runners (default: one per rollout CPU)."),
+    seed: int = typer.Option(None, "--seed", help="Random seed."),
+    output: Path = typer.Option(None, "--output", "-o", help="Results root (./ray_results)."),
+    name: str = typer.Option(None, "--name", help="Run directory name (default: algo_env_time)."),
+    checkpoint_every: int = typer.Option(None, "--checkpoint-every",
+                                         help="Iterations between checkpoints (10; 0 = final only)."),
+    resume: Path = typer.Option(None, "--resume", help="Continue RUN_DIR (same topology) from "
+                                "its last checkpoint."),
+) -> None:
+    """Run a cluster job as Docker containers on this machine: a head, --nodes rollout
+    containers and, with --gpus, a learner, all through `launcher node` as on Slurm.
+
+    Exit status: the head's (0 done, 75 stopped after a checkpoint: --resume continues;
+    2 bad input, nothing started); a head that dies says how to --resume.
+    """
+    from launcher.local import LocalOptions, run_local
+    from launcher.settings import TrainSettings
+
+    data = train_options(algo, env, framework, config_file, sets, env_config, stop_iters,
+                         stop_timesteps, stop_reward, stop_time, None, None, num_env_runners,
+                         None, seed, output, name, checkpoint_every, None)
+    opts = LocalOptions(nodes=nodes, gpus=gpus, cpus_per_node=cpus_per_node, memory=memory,
+                        shm_size=shm_size, image=image, keep=keep, prefix=prefix,
+                        ready_timeout_s=ready_timeout)
+    if resume is not None:
+        overrides = data_overrides_for_resume(data)
+        status = run_local(None, opts, resume=resume, resume_overrides=overrides or None)
+    else:
+        settings = TrainSettings.from_dict(data, where="the training options")
+        status = run_local(settings, opts)
+    raise typer.Exit(status)
+
+
+# --- tensorboard ---
+@app.command()
+def tensorboard(
+    run_dirs: list[Path] = typer.Argument(..., help="Run directories (or a folder of runs)."),
+    port: int = typer.Option(6006, "--port", help="Port to serve on."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (0.0.0.0: all)."),
+) -> None:
+    """Serve TensorBoard on runs; prints the URL, and the ssh tunnel on a cluster."""
+    from launcher.tensorboard import serve
+
+    serve(run_dirs, port=port, host=host, echo=typer.echo)
+# --- /tensorboard ---
+
+
+# --- slurm -------------------------------------------------------------------------------
+SLURM_HELP = {
+    "nodes": "Rollout nodes (with --gpus > 0); with --gpus 0: all nodes, the first also "
+             "runs the Ray head and the trainer.",
+    "gpus": "GPUs for the learner node (its own het-job component, --gres=gpu:N); 0: none.",
+    "cpus": "CPUs per node (default: site profile, else whole nodes with --exclusive).",
+}
+
+
+def job_command(
+    ctx: typer.Context,
+    nodes: int = typer.Option(None, "--nodes", "-N", help=SLURM_HELP["nodes"] + " [default: 1]"),
+    gpus: int = typer.Option(None, "--gpus", help=SLURM_HELP["gpus"] + " [default: 0]"),
+    cpus_per_node: int = typer.Option(None, "--cpus-per-node", help=SLURM_HELP["cpus"]),
+    time_limit: str = typer.Option(None, "--time", "-t",
+                                   help="Time limit: MINUTES, HH:MM:SS or D-HH:MM:SS (01:00:00)."),
+    partition: str = typer.Option(None, "--partition", "-p", help="Partition for every component."),
+    account: str = typer.Option(None, "--account", "-A", help="Account for every component."),
+    qos: str = typer.Option(None, "--qos", help="QoS for every component."),
+    head_partition: str = typer.Option(None, "--head-partition", help="Partition of the head."),
+    head_account: str = typer.Option(None, "--head-account", help="Account of the head."),
+    head_qos: str = typer.Option(None, "--head-qos", help="QoS of the head."),
+    rollout_partition: str = typer.Option(None, "--rollout-partition",
+                                          help="Partition of the rollout nodes."),
+    rollout_account: str = typer.Option(None, "--rollout-account", help="Account of the rollout nodes."),
+    rollout_qos: str = typer.Option(None, "--rollout-qos", help="QoS of the rollout nodes."),
+    learner_partition: str = typer.Option(None, "--learner-partition",
+                                          help="Partition of the learner (GPU) node."),
+    learner_account: str = typer.Option(None, "--learner-account", help="Account of the learner node."),
+    learner_qos: str = typer.Option(None, "--learner-qos", help="QoS of the learner node."),
+    image: str = typer.Option(None, "--image", help="Container image (.sif) for --runtime apptainer."),
+    runtime: str = typer.Option(None, "--runtime",
+                                help="apptainer, or none: `launcher` from the host environment."),
+    job_name: str = typer.Option(None, "--job-name", "-J", help="Slurm job name (default: run name)."),
+    site: Path = typer.Option(None, "--site", envvar="LAUNCHER_SITE",
+                              help="Site profile YAML: partitions, account, modules, image..."),
+    checkpoint_before: int = typer.Option(None, "--checkpoint-before",
+                                          help="Seconds before the time limit to checkpoint and "
+                                               "requeue (default: a fifth of --time, 60-600)."),
+    learner_on_cpu: bool = typer.Option(None, "--learner-on-cpu/--learner-on-gpu",
+                                        help="Train on the learner node's CPUs although Slurm "
+                                             "allocates its GPU (GPUs torch cannot use)."),
+    dry_run: bool = typer.Option(False, "--dry-run",
+                                 help="Write the run dir and job script; print the sbatch command."),
+    resume: Path = typer.Option(None, "--resume",
+                                help="Submit RUN_DIR again; it continues from its last checkpoint."),
+    algo: str = typer.Option(None, "--algo", "--run", help=TRAIN_HELP["algo"]),
+    env: str = typer.Option(None, "--env", "--name-env", help=TRAIN_HELP["env"]),
+    framework: str = typer.Option(None, "--framework", help="torch (default) or tf2 (legacy)."),
+    config_file: Path = typer.Option(None, "--config", "-f", help=TRAIN_HELP["config"]),
+    sets: list[str] = typer.Option(None, "--set", help="RLlib setting key=value (repeatable)."),
+    env_config: list[str] = typer.Option(None, "--env-config",
+                                         help="Env constructor argument key=value (repeatable)."),
+    stop_iters: int = typer.Option(None, "--stop-iters", help="Stop after N iterations."),
+    stop_timesteps: int = typer.Option(None, "--stop-timesteps", help="Stop after N env steps."),
+    stop_reward: float = typer.Option(None, "--stop-reward", help="Stop at this mean return."),
+    stop_time: float = typer.Option(None, "--stop-time", help="Stop after N seconds."),
+    num_env_runners: int = typer.Option(None, "--num-env-runners",
+                                        help="Env runners (default: one per rollout CPU)."),
+    seed: int = typer.Option(None, "--seed", help="Random seed."),
+    output: Path = typer.Option(None, "--output", "-o",
+                                help="Results root on shared storage (./ray_results)."),
+    name: str = typer.Option(None, "--name", help="Run directory name (default: algo_env_time)."),
+    checkpoint_every: int = typer.Option(None, "--checkpoint-every",
+                                         help="Iterations between checkpoints (10; 0 = final only)."),
+) -> None:
+    from launcher import slurm as slurm_jobs
+
+    rendering = ctx.info_name == "render"
+    if rendering and dry_run:
+        raise UserError("`launcher render` never submits; --dry-run belongs to `launcher submit`")
+    data = train_options(algo, env, framework, config_file, sets, env_config, stop_iters,
+                         stop_timesteps, stop_reward, stop_time, None, None, num_env_runners,
+                         None, seed, output, name, checkpoint_every, None)
+    flags = {
+        "nodes": nodes, "gpus": gpus, "cpus_per_node": cpus_per_node, "time": time_limit,
+        "partition": partition, "account": account, "qos": qos,
+        "head_partition": head_partition, "head_account": head_account, "head_qos": head_qos,
+        "rollout_partition": rollout_partition, "rollout_account": rollout_account,
+        "rollout_qos": rollout_qos, "learner_partition": learner_partition,
+        "learner_account": learner_account, "learner_qos": learner_qos,
+        "image": image, "runtime": runtime, "job_name": job_name,
+        "checkpoint_before": checkpoint_before, "learner_on_cpu": learner_on_cpu,
+    }
+    if resume is not None:
+        data = data_overrides_for_resume(data)
+    job = slurm_jobs.plan(data, flags, site, resume=resume, write=not rendering)
+    if rendering:
+        typer.echo(job.script, nl=False)
+        return
+    typer.echo(f"run dir: {job.run_dir}")
+    typer.echo(f"script:  {job.script_path}")
+    if dry_run:
+        typer.echo("not submitted (--dry-run); submit it with:")
+        typer.echo(f"  {slurm_jobs.shown_command(job.run_dir)}")
+        return
+    job_id = slurm_jobs.Slurm().submit(job.run_dir)
+    typer.echo(f"submitted Slurm job {job_id}")
+    typer.echo(f"  follow: launcher logs {job_id} --follow   status: launcher status {job_id}   "
+               f"stop: launcher cancel {job_id}")
+
+
+app.command("submit", help="Submit a training job to Slurm: Ray head + trainer, rollout "
+            "nodes and (--gpus N) a GPU learner node; every `launcher train` option works.",
+            )(job_command)
+app.command("render", help="Print the Slurm job script `launcher submit` would submit "
+            "(nothing is written or submitted).")(job_command)
+
+
+@app.command()
+def status(job: str = typer.Argument(..., help="Slurm job id, or a run directory.")) -> None:
+    """State, exit code, nodes, run dir and training progress of a launcher job."""
+    from launcher import slurm as slurm_jobs
+
+    for key, value in slurm_jobs.status_lines(job):
+        typer.echo(f"{key + ':':<11}{value}")
+
+
+@app.command()
+def logs(
+    job: str = typer.Argument(..., help="Slurm job id, or a run directory."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends."),
+) -> None:
+    """Print the job's log (every node's output, all restarts)."""
+    from launcher import slurm as slurm_jobs
+
+    for chunk in slurm_jobs.log_chunks(job, follow=follow):
+        typer.echo(chunk, nl=False)
+
+
+@app.command()
+def cancel(job: str = typer.Argument(..., help="Slurm job id, or a run directory.")) -> None:
+    """Cancel a job; its nodes stop Ray. Waits until Slurm has ended it."""
+    from launcher import slurm as slurm_jobs
+
+    job_id, final = slurm_jobs.cancel(job)
+    typer.echo(f"job {job_id}: {final}")
+
+
+@app.command("list")
+def list_jobs() -> None:
+    """This user's launcher jobs that Slurm still queues or runs."""
+    from launcher import slurm as slurm_jobs
+
+    rows = slurm_jobs.Slurm().queue()
+    if not rows:
+        typer.echo("no launcher jobs in the queue")
+        return
+    typer.echo(f"{'JOB':<10}{'NAME':<32}{'STATE':<12}{'TIME':<12}{'LIMIT':<12}{'NODES':<7}WHY / RUN DIR")
+    for r in rows:
+        why = r["Reason"] if r["State"] == "PENDING" else r["WorkDir"]
+        typer.echo(f"{r['JobId']:<10}{r['Name'][:31]:<32}{r['State']:<12}{r['TimeUsed']:<12}"
+                   f"{r['TimeLimit']:<12}{r['NumNodes']:<7}{why}")
 
 
 def main() -> None:

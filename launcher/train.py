@@ -60,7 +60,16 @@ def usable_cpus() -> int:
 
 
 def check_framework(framework: str) -> None:
+    """Make the framework importable-or-absent before RLlib is imported.
+
+    RLlib imports TensorFlow whenever it is installed (seconds of startup and a
+    screen of logs); torch runs tell it not to. The variables are inherited by
+    the Ray workers started after this.
+    """
+    if framework == "torch":
+        os.environ.setdefault("RLLIB_TEST_NO_TF_IMPORT", "1")
     if framework == "tf2":
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import importlib.util
 
         if importlib.util.find_spec("tensorflow") is None:
@@ -215,18 +224,20 @@ def start_ray(settings: TrainSettings) -> dict[str, float]:
         except Exception as exc:
             raise UserError(f"cannot connect to the Ray cluster at {address}: {exc}") from None
         return ray.cluster_resources()
+    cpus = embedded_cpus(settings)
+    gpus = settings.num_gpus
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    ray.init(num_cpus=cpus, num_gpus=gpus or 0, **quiet)
+    return ray.cluster_resources()
+
+
+def embedded_cpus(settings: TrainSettings) -> int:
+    """CPUs for an embedded Ray: all usable ones unless fewer are asked for."""
     have = usable_cpus()
     cpus = 1 if settings.local_mode else (settings.num_cpus or have)
     if cpus > have:
         raise UserError(f"--num-cpus {cpus} asks for more CPUs than this machine has ({have})")
-    gpus = settings.num_gpus
-    if gpus:
-        found = visible_gpus()
-        if gpus > found:
-            raise UserError(f"--num-gpus {gpus} asks for more GPUs than this machine has ({found})")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    ray.init(num_cpus=cpus, num_gpus=gpus or 0, **quiet)
-    return ray.cluster_resources()
+    return cpus
 
 
 def visible_gpus() -> int:
@@ -343,6 +354,14 @@ def check(settings: TrainSettings) -> envs.EnvInfo:
     info = envs.probe(settings.env, settings.env_config)
     algorithms.check_action_space(settings.algo, info.action_space)
     default_stop(settings, info)
+    if not (settings.address or os.environ.get("RAY_ADDRESS") or settings.place_on_cluster_roles):
+        cpus = embedded_cpus(settings)
+        wanted_runners(settings, info.family, cpus)
+        if settings.num_gpus and settings.num_gpus > visible_gpus():
+            raise UserError(
+                f"--num-gpus {settings.num_gpus:g} asks for more GPUs than this machine has "
+                f"({visible_gpus()})"
+            )
     # Validate hyperparameter keys now: a typo must not cost a Ray start.
     build_config(settings, info, 0, {})
     return info

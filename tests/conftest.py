@@ -30,3 +30,83 @@ def run_launcher(*args: str, cwd: Path | None = None, timeout: float = 300,
         [*LAUNCHER, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+def call_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Run `launcher ARGS` in this process through the real entry point (fast)."""
+    from launcher.cli import main
+
+    old_argv = sys.argv
+    sys.argv = ["launcher", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = old_argv
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    """A user mistake: exit 2, one line on stderr starting with 'error:', no traceback."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, (code, err)
+    assert "Traceback" not in err, err
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+OLD_GYM_ENV = '''
+import gym
+
+
+class BasicEnv(gym.Env):
+    """The tutorial's env, old-gym style: reset returns obs only, step returns 4 values."""
+
+    def __init__(self):
+        self.action_space = gym.spaces.Discrete(5)
+        self.observation_space = gym.spaces.Discrete(2)
+
+    def reset(self):
+        state = 0
+        return state
+
+    def step(self, action):
+        state = 1
+        if action == 2:
+            reward = 1
+        else:
+            reward = -1
+        done = True
+        info = {}
+        return state, reward, done, info
+'''
+
+GYMNASIUM_ENV = '''
+import gymnasium as gym
+import numpy as np
+
+
+class GuessEnv(gym.Env):
+    """Reward 1 for the action equal to env_config["target"], else 0; 5-step episodes."""
+
+    def __init__(self, config=None):
+        config = config or {}
+        self.target = int(config.get("target", 0))
+        self.action_space = gym.spaces.Discrete(4)
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (2,), np.float32)
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        reward = 1.0 if int(action) == self.target else 0.0
+        return np.zeros(2, np.float32), reward, self.t >= 5, False, {}
+'''

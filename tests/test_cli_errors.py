@@ -1,0 +1,100 @@
+"""Every bad input to `launcher train` gets one line and exit 2, before Ray starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import GYMNASIUM_ENV, assert_one_line_error, call_cli
+
+
+@pytest.fixture(autouse=True)
+def _ray_never_started(monkeypatch):
+    """A bad input must be refused before Ray starts: starting it fails the test."""
+    import ray
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("ray.init was called for a bad input")
+
+    monkeypatch.setattr(ray, "init", refuse)
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--env", "CartPol-v1"], ["unknown environment id 'CartPol-v1'", "did you mean 'CartPole-v1'"]),
+        (["--env", "not_a_module_xyz:Env"], ["cannot import module 'not_a_module_xyz'"]),
+        (["--algo", "PPG"], ["unknown algorithm 'PPG'", "valid: PPO, APPO, IMPALA, DQN, SAC"]),
+        (["--run", "A2C"], ["unknown algorithm 'A2C'"]),
+        (["--algo", "DQN", "--env", "Pendulum-v1"], ["DQN cannot handle the action space", "Box"]),
+        (["--num-cpus", "-1"], ["--num-cpus must be at least 1"]),
+        (["--num-gpus", "-0.5"], ["--num-gpus must be 0 or more"]),
+        (["--num-env-runners", "-3"], ["--num-env-runners must be 0 or more"]),
+        (["--stop-iters", "0"], ["stop criterion iters must be positive"]),
+        (["--framework", "mxnet"], ["unknown framework 'mxnet'"]),
+        (["--set", "lrr=0.1"], ["unknown key 'lrr' in the PPO config", "did you mean 'lr'"]),
+        (["--set", "lr"], ["--set expects key=value"]),
+    ],
+)
+def test_bad_flags(capsys, tmp_path, args, fragments):
+    code, _, err = call_cli(capsys, "train", "-o", str(tmp_path), *args)
+    assert_one_line_error(code, err, *fragments)
+
+
+def test_env_constructor_failure(capsys, tmp_path):
+    path = tmp_path / "env.py"
+    path.write_text("class E:\n    def __init__(self, config):\n        raise RuntimeError('boom')\n")
+    code, _, err = call_cli(capsys, "train", "-o", str(tmp_path), "--env", f"{path}:E")
+    assert_one_line_error(code, err, "failed to construct", "RuntimeError: boom")
+
+
+def test_env_config_reaches_a_constructor_that_rejects_it(capsys, tmp_path):
+    path = tmp_path / "guess.py"
+    path.write_text(GYMNASIUM_ENV)
+    code, _, err = call_cli(capsys, "train", "-o", str(tmp_path), "--env", f"{path}:GuessEnv",
+                            "--env-config", "target=notanint")
+    assert_one_line_error(code, err, "failed to construct", "ValueError")
+
+
+def test_malformed_yaml(capsys, tmp_path):
+    bad = tmp_path / "exp.yaml"
+    bad.write_text("algo: PPO\nconfig: [lr: 1\n")
+    code, _, err = call_cli(capsys, "train", "-o", str(tmp_path), "--config", str(bad))
+    assert_one_line_error(code, err, "malformed YAML", "exp.yaml")
+
+
+def test_missing_config_file(capsys, tmp_path):
+    code, _, err = call_cli(capsys, "train", "--config", str(tmp_path / "nope.yaml"))
+    assert_one_line_error(code, err, "file not found")
+
+
+def test_unwritable_output(capsys, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    code, _, err = call_cli(capsys, "train", "-o", str(blocker / "results"), "--stop-iters", "1")
+    assert_one_line_error(code, err, "cannot write to output directory")
+
+
+def test_more_cpus_than_the_machine_has(capsys, tmp_path):
+    code, _, err = call_cli(capsys, "train", "-o", str(tmp_path), "--num-cpus", "100000")
+    assert_one_line_error(code, err, "--num-cpus 100000 asks for more CPUs than this machine has")
+
+
+def test_more_env_runners_than_cpus(capsys, tmp_path):
+    code, _, err = call_cli(capsys, "train", "-o", str(tmp_path), "--num-cpus", "1",
+                            "--num-env-runners", "4")
+    assert_one_line_error(code, err, "4 env runners need 5 CPUs")
+
+
+def test_resume_a_directory_without_checkpoints(capsys, tmp_path):
+    code, _, err = call_cli(capsys, "train", "--resume", str(tmp_path))
+    assert_one_line_error(code, err, "not a launcher run directory")
+
+
+def test_tf2_without_tensorflow(capsys, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    code, _, err = call_cli(capsys, "train", "-o", str(tmp_path), "--framework", "tf2")
+    assert_one_line_error(code, err, "needs TensorFlow", "launcher[tf]")

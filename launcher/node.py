@@ -213,12 +213,22 @@ def ray_start_args(job: JobDir, role: str, ip: str, cpus: int, gpus: float,
             "--disable-usage-stats", "--log-style", "record", "--log-color", "false"]
     if role == "head":
         args += ["--head", "--port", str(cluster.port("gcs")),
-                 "--ray-client-server-port", str(cluster.port("client_server")),
                  "--dashboard-port", str(cluster.port("dashboard")),
                  "--include-dashboard", "false"]
+        if ray_client_available():  # its server listens on 10001 unless told otherwise
+            args += ["--ray-client-server-port", str(cluster.port("client_server"))]
     else:
         args += ["--address", head_address or ""]
     return args
+
+
+def ray_client_available() -> bool:
+    """ray[client] installed (the minimal Ray of the image has no client server)."""
+    try:
+        from ray._private.utils import get_ray_client_dependency_error as check
+    except ImportError:
+        return False
+    return check() is None
 
 
 def ray_env(job: JobDir) -> dict[str, str]:
@@ -283,7 +293,7 @@ def ray_pids(temp_dir: Path) -> list[int]:
     return sorted(found)
 
 
-def stop_ray(temp_dir: Path, log: NodeLog | None = None, grace_s: float = 5.0) -> int:
+def stop_ray(temp_dir: Path, log: NodeLog | None = None, grace_s: float = 2.0) -> int:
     """SIGTERM, then SIGKILL after grace_s, to this node's Ray processes only."""
     pids = ray_pids(temp_dir)
     for pid in pids:

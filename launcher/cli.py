@@ -270,6 +270,35 @@ def local(
     raise typer.Exit(status)
 
 
+@app.command()
+def doctor(
+    modes: list[str] = typer.Option(None, "--for", help="Mode to be ready for (repeatable): "
+                                    "train, local, slurm, apptainer, gpu."),
+    image: str = typer.Option("launcher:cpu", "--image", help="Trainer image to look for."),
+) -> None:
+    """Check what this machine offers and say what to do about each missing piece.
+
+    Checks: Ray, /dev/shm size (train); Docker engine, the image, Ray inside the image
+    equal to this launcher's (local); sbatch (slurm); apptainer (apptainer); GPUs via
+    nvidia-smi / torch (gpu). Exit status 1 only when a check needed by a mode given
+    with --for failed; without --for, only `train`'s needs count. Everything else is
+    shown as information.
+    """
+    from launcher import doctor as doc
+
+    for mode in modes or []:
+        if mode not in doc.MODES:
+            raise UserError(f"unknown mode {mode!r} for --for; valid: {', '.join(doc.MODES)}")
+    results = doc.run_checks(image, say=typer.echo)
+    missing = doc.ready_modes(results)
+    ready = [m for m in doc.MODES if not missing[m]]
+    typer.echo(f"ready for: {', '.join(ready) or 'nothing'}")
+    for mode in doc.MODES:
+        if missing[mode]:
+            typer.echo(f"not ready for {mode}: missing {', '.join(missing[mode])}")
+    raise typer.Exit(doc.exit_status(results, list(modes or [])))
+
+
 # --- tensorboard ---
 @app.command()
 def tensorboard(

@@ -126,6 +126,8 @@ def build_config(settings: TrainSettings, info: envs.EnvInfo, runners: int, plac
     config.framework(settings.framework)
     hyper = hyperparameters(settings, info.family)
     hyper.pop("num_env_runners", None)
+    if placement.get("fault_tolerance"):  # before the user's settings, which may override it
+        config.fault_tolerance(**placement["fault_tolerance"])
     apply_hyperparameters(config, hyper, f"the {settings.algo} config")
     config.environment(env=envs.rllib_env_name(settings.env), env_config=settings.env_config)
     config.env_runners(num_env_runners=runners, **placement.get("env_runners", {}))
@@ -257,7 +259,12 @@ def placement_for(settings: TrainSettings, resources: dict[str, float]) -> tuple
     if runners > rollout_slots:
         raise UserError(f"{runners} env runners asked for, but the rollout nodes offer {rollout_slots}")
     placement: dict[str, Any] = {
-        "env_runners": {"custom_resources_per_env_runner": {ROLLOUT_RESOURCE: 1}}
+        "env_runners": {"custom_resources_per_env_runner": {ROLLOUT_RESOURCE: 1}},
+        # A lost rollout node: its env runners are restarted when a node offers room again;
+        # meanwhile training goes on with the others. The restarted actors stay pending
+        # while no node has room, and RLlib pings them every iteration: keep that short.
+        "fault_tolerance": {"restart_failed_env_runners": True,
+                            "env_runner_health_probe_timeout_s": 2.0},
     }
     if settings.num_learners:
         if settings.num_learners > learner_slots:

@@ -1,0 +1,54 @@
+"""launcher/local.py without containers: bad input fails with one line before anything
+starts. The containers themselves: tests/test_local_docker.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from launcher import local
+from launcher.errors import UserError
+from tests.conftest import run_launcher
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"nodes": -1}, "--nodes"),
+    ({"gpus": -1}, "--gpus"),
+    ({"gpus": 0.5}, "--gpus"),
+    ({"cpus_per_node": 0}, "--cpus-per-node"),
+    ({"memory": "lots"}, "--memory"),
+    ({"shm_size": "1 g"}, "--shm-size"),
+    ({"prefix": "a b"}, "--prefix"),
+    ({"prefix": "x;rm -rf /"}, "--prefix"),
+])
+def test_bad_options(kw, message):
+    with pytest.raises(UserError, match=message):
+        local.check_options(local.LocalOptions(**kw))
+
+
+def test_sizes():
+    for ok in ("512m", "2g", "1G", "1048576", "1.5g"):
+        local.check_size(ok, "--memory")
+
+
+def test_noise_filter():
+    assert local.noise("I0000 00:00:1795598207.593266 7336 port.cc:153] oneDNN")
+    assert not local.noise("iter    1  env steps     2,006  mean return     21.5")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--nodes", "-1"], "--nodes must be 0 or more"),
+    (["--env", "NoSuchEnv-v0", "--docker-free"], "No such option"),
+    (["--memory", "lots"], "--memory expects a size"),
+])
+def test_cli_fails_before_containers(args, message, tmp_path):
+    proc = run_launcher("local", "--output", str(tmp_path), *args,
+                        env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_cli_resume_needs_a_cluster_run_dir(tmp_path):
+    proc = run_launcher("local", "--resume", str(tmp_path))
+    assert proc.returncode == 2
+    assert "no cluster.yaml" in proc.stderr or "cannot reach the Docker engine" in proc.stderr

@@ -68,3 +68,8 @@ sif-gpu:  ## apptainer SIF from the local launcher:gpu image -> launcher-gpu.sif
 
 bench-image: venv  ## image size, code-only rebuild time, docker run to first training iteration
 	$(BIN)/python bench/image.py
+
+# --- local ---
+.PHONY: bench-local
+bench-local: venv  ## launcher local: start -> all nodes joined, and the CartPole smoke run (needs `make image`)
+	$(BIN)/python bench/local_cluster.py

@@ -45,6 +45,7 @@ from pathlib import Path
 
 from launcher.errors import UserError
 from launcher.jobdir import JobDir, load_job, write_atomic
+from launcher.progress import Reporter
 
 HEAD_FILE = "head.json"
 DONE_FILE = "done.json"
@@ -431,7 +432,6 @@ class Stopper:
 def run_head(job: JobDir, ip: str, cpus: int, gpus: float, resources: dict, temp_dir: Path,
              log: NodeLog, stopper: Stopper) -> int:
     from launcher import train as training
-    from launcher.progress import Reporter
 
     state = job.state_dir
     for stale in (state / HEAD_FILE, state / DONE_FILE):
@@ -480,13 +480,69 @@ def run_head(job: JobDir, ip: str, cpus: int, gpus: float, resources: dict, temp
     # out); once iterations run, the trainer's own handlers take over: checkpoint, exit 75.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _raise_stopped)
-    summary = training.train(settings, run_dir=job.path, reporter=Reporter(live=False))
+    reporter = PlacementReporter(job, log)
+    summary = training.train(settings, run_dir=job.path, reporter=reporter)
     if summary.interrupted:
         log(f"interrupted ({summary.stopped_because}); checkpoint {summary.checkpoint}; "
             f"exit {training.EXIT_INTERRUPTED} (resumable)")
         return training.EXIT_INTERRUPTED
     log(f"training finished: {summary.stopped_because}")
     return 0
+
+
+PLACEMENT_FILE = "placement.json"
+PLACED_CLASSES = ("EnvRunner", "Learner")
+
+
+def actor_placement() -> list[dict]:
+    """Env-runner and learner actors with the role and host of the node they live on."""
+    import ray
+
+    nodes = {n.ip: n for n in joined_nodes()}
+    out = []
+    for actor_id, info in sorted(ray._private.state.actors().items()):
+        name = info.get("ActorClassName", "")
+        if not any(part in name for part in PLACED_CLASSES):
+            continue
+        ip = (info.get("Address") or {}).get("IPAddress", "")
+        where = nodes.get(ip)
+        out.append({"actor": actor_id[:12], "class": name, "state": info.get("State"),
+                    "ip": ip, "role": where.role if where else "?",
+                    "host": where.host if where else "?"})
+    return out
+
+
+class PlacementReporter(Reporter):
+    """The usual progress lines, plus DIR/.cluster/placement.json: where the env runners
+    and learners run (written each iteration, logged once), so a test or a user can see
+    that the roles hold."""
+
+    def __init__(self, job: JobDir, log: NodeLog):
+        super().__init__(live=False)
+        self.job = job
+        self.node_log = log
+        self.seen: dict[str, dict] = {}
+        self.logged = False
+
+    def update(self, row: dict, elapsed_s: float) -> None:
+        super().update(row, elapsed_s)
+        try:
+            actors = actor_placement()
+        except Exception as exc:  # debugging API; never let it stop training
+            self.node_log(f"placement unknown: {type(exc).__name__}: {exc}")
+            return
+        for actor in actors:
+            if actor["state"] == "ALIVE":
+                self.seen[actor["actor"]] = actor
+        write_atomic(self.job.state_dir / PLACEMENT_FILE,
+                     json.dumps(sorted(self.seen.values(), key=lambda a: a["actor"]), indent=1))
+        if not self.logged and self.seen:
+            self.logged = True
+            where: dict[str, list[str]] = {}
+            for actor in self.seen.values():
+                where.setdefault(actor["class"], []).append(f"{actor['role']} {actor['host']}")
+            self.node_log("placement: " + "; ".join(
+                f"{cls} on {', '.join(sorted(hosts))}" for cls, hosts in sorted(where.items())))
 
 
 def write_done(job: JobDir, status: int, reason: str) -> None:

@@ -50,8 +50,10 @@ RUN --mount=type=bind,source=images/pip-install.sh,target=/usr/local/bin/pip-ins
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     --mount=type=secret,id=ca \
     --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=bind,source=images/slim-venv.sh,target=/usr/local/bin/slim-venv \
     pip-install --no-deps -r /opt/launcher/requirements.txt \
-    && if [ "$FRAMEWORK" = tf ]; then pip-install --no-deps -r /opt/launcher/requirements-tf.txt; fi
+    && if [ "$FRAMEWORK" = tf ]; then pip-install --no-deps -r /opt/launcher/requirements-tf.txt; fi \
+    && slim-venv
 COPY images/entrypoint.sh /usr/local/bin/launcher-entrypoint
 WORKDIR /results
 ENTRYPOINT ["tini", "--", "launcher-entrypoint"]
@@ -65,7 +67,10 @@ RUN --mount=type=bind,source=images/pip-install.sh,target=/usr/local/bin/pip-ins
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     --mount=type=secret,id=ca \
     --mount=type=cache,target=/root/.cache/pip \
-    pip-install --no-deps ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} "torch==${TORCH_VERSION}"
+    --mount=type=bind,source=images/slim-venv.sh,target=/usr/local/bin/slim-venv \
+    pip-install --no-deps ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} "torch==${TORCH_VERSION}" \
+    && slim-venv \
+    && python -c "import torch, ray.rllib.algorithms.ppo; print('torch', torch.__version__)"
 COPY pyproject.toml README.md /opt/launcher/src/
 COPY launcher /opt/launcher/src/launcher
 RUN --mount=type=bind,source=images/pip-install.sh,target=/usr/local/bin/pip-install \

@@ -1,0 +1,119 @@
+"""Container image figures (issue 3 goals): `make bench-image`.
+
+  1. size of launcher:cpu, uncompressed                         goal <= 1.8 GB
+  2. rebuild after a change to the launcher's own code only,
+     dependencies cached (a copy of the build context with one
+     line added to launcher/__init__.py; tagged launcher:bench,
+     removed afterwards)                                         goal <= 30 s
+  3. `docker run` to the first finished training iteration      goal <= 10 s
+
+Run after `make image`. Options: --image, --runs N (for 3), --skip-rebuild.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DOCKER = os.environ.get("DOCKER") or ("/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker")
+CONTEXT = ["Dockerfile", "Dockerfile.gpu", ".dockerignore", "pyproject.toml", "README.md",
+           "launcher", "images"]
+
+
+def image_size(image: str) -> int:
+    out = subprocess.run([DOCKER, "image", "inspect", "--format", "{{.Size}}", image],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.strip())
+
+
+def copy_context(dest: Path) -> None:
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in CONTEXT:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=ignore)
+        else:
+            shutil.copy2(src, dest / name)
+    (dest / "wheelhouse").mkdir()
+    for wheel in (REPO / "wheelhouse").iterdir():  # hard links: no 200 MB copy
+        try:
+            os.link(wheel, dest / "wheelhouse" / wheel.name)
+        except OSError:
+            shutil.copy2(wheel, dest / "wheelhouse" / wheel.name)
+
+
+def build(context: Path, tag: str) -> float:
+    env = {**os.environ, "DOCKER": DOCKER, "TAG": tag, "PROGRESS": "plain"}
+    start = time.monotonic()
+    result = subprocess.run([str(context / "images" / "build.sh"), "cpu"], cwd=context, env=env,
+                            capture_output=True, text=True)
+    elapsed = time.monotonic() - start
+    if result.returncode != 0:
+        sys.exit(f"build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return elapsed
+
+
+def rebuild_time(image: str) -> float:
+    tag = "launcher:bench"
+    with tempfile.TemporaryDirectory(prefix="lt-img-bench-") as tmp:
+        context = Path(tmp)
+        copy_context(context)
+        build(context, tag)  # same sources as `make image`: every layer from the cache
+        init = context / "launcher" / "__init__.py"
+        init.write_text(init.read_text() + f"# bench {uuid.uuid4().hex}\n")
+        elapsed = build(context, tag)
+    subprocess.run([DOCKER, "image", "rm", tag], capture_output=True)
+    return elapsed
+
+
+def run_to_first_iteration(image: str) -> float:
+    name = f"lt-img-bench-{uuid.uuid4().hex[:8]}"
+    cmd = [DOCKER, "run", "--rm", "--name", name, "--shm-size=2g", image,
+           "launcher", "train", "--env", "CartPole-v1", "--stop-iters", "1", "--output", "/tmp/results"]
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if re.match(r"^\s*iter\s+1\b", line):
+                return time.monotonic() - start
+    finally:
+        proc.wait(timeout=120)
+    sys.exit("no training iteration reported:\n" + "".join(lines[-40:]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--image", default="launcher:cpu")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--skip-rebuild", action="store_true")
+    args = parser.parse_args()
+
+    size = image_size(args.image)
+    verdict = lambda ok: "ok" if ok else "OVER GOAL"  # noqa: E731
+    print(f"image size          {size / 1e9:6.2f} GB ({size / 2**30:.2f} GiB)   goal <= 1.8 GB   "
+          f"{verdict(size <= 1.8e9)}", flush=True)
+    if not args.skip_rebuild:
+        seconds = rebuild_time(args.image)
+        print(f"code-only rebuild   {seconds:6.1f} s                goal <= 30 s     "
+              f"{verdict(seconds <= 30)}", flush=True)
+    times = [run_to_first_iteration(args.image) for _ in range(args.runs)]
+    best, median = min(times), statistics.median(times)
+    print(f"run to iteration 1  {median:6.1f} s median, {best:.1f} s best of {len(times)}   goal <= 10 s     "
+          f"{verdict(median <= 10)}   ({', '.join(f'{t:.1f}' for t in times)})", flush=True)
+
+
+if __name__ == "__main__":
+    main()

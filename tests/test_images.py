@@ -1,0 +1,147 @@
+"""The CPU image for real: built from scratch when absent (local Debian base, as in CI where no
+registry answers), then run: a short training with results owned by the host directory's
+owner, the user switching of the entry point, and the Apptainer definitions' %test commands.
+
+Marked slow + docker. A fresh machine needs debootstrap and root for `make base-image`
+(`.ci/run` installs it); a machine that already has the images only rebuilds what changed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, require
+from tests.test_images_static import def_sections
+
+pytestmark = [pytest.mark.slow, pytest.mark.docker]
+
+DOCKER = os.environ.get("DOCKER") or ("/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker")
+IMAGE = "launcher:cpu"
+BASE = "launcher-base:bookworm"
+HOST_UID, HOST_GID = 4242, 4343  # a "host user" who is not root and has no entry in the image
+
+
+def docker(*args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} -> {result.returncode}\n"
+                             f"{result.stdout}\n{result.stderr}")
+    return result
+
+
+def have_image(name: str) -> bool:
+    return docker("image", "inspect", name, check=False).returncode == 0
+
+
+def make(target: str, log: Path, timeout: float) -> None:
+    env = {**os.environ, "DOCKER": DOCKER}
+    with log.open("w") as fh:
+        result = subprocess.run(["make", "--no-print-directory", target], cwd=REPO, env=env,
+                                stdout=fh, stderr=subprocess.STDOUT, timeout=timeout)
+    if result.returncode != 0:
+        tail = "".join(log.read_text().splitlines(True)[-60:])
+        pytest.fail(f"make {target} failed ({result.returncode}); last lines of {log}:\n{tail}")
+
+
+@pytest.fixture(scope="session")
+def cpu_image(tmp_path_factory) -> str:
+    """launcher:cpu as `make image` builds it now (a no-op or seconds when nothing changed)."""
+    require(shutil.which(DOCKER) is not None, f"no docker client ({DOCKER})")
+    require(docker("info", check=False, timeout=60).returncode == 0, "no Docker engine answers")
+    logs = tmp_path_factory.mktemp("image-build")
+    if not have_image(BASE) and not have_image("python:3.11-slim"):
+        require(shutil.which("debootstrap") is not None and os.geteuid() == 0,
+                "make base-image needs debootstrap and root (apt-get install debootstrap)")
+        make("base-image", logs / "base-image.log", timeout=900)
+    make("image", logs / "image.log", timeout=3000)
+    assert have_image(IMAGE)
+    return IMAGE
+
+
+def run(image: str, *args: str, opts: tuple[str, ...] = (), timeout: float = 300,
+        check: bool = True) -> subprocess.CompletedProcess:
+    name = f"lt-img-{uuid.uuid4().hex[:8]}"
+    return docker("run", "--rm", "--name", name, *opts, image, *args, timeout=timeout, check=check)
+
+
+def test_image_metadata(cpu_image):
+    info = json.loads(docker("image", "inspect", cpu_image).stdout)[0]
+    config = info["Config"]
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert env["PATH"].startswith("/opt/venv/bin:")
+    assert env["PYTHONNOUSERSITE"] == "1"
+    assert env["RAY_TMPDIR"] == "/tmp"
+    assert config["Entrypoint"][:2] == ["tini", "--"]
+    labels = config["Labels"]
+    version = subprocess.run(["sed", "-n", 's/^version *= *"\\(.*\\)"/\\1/p', "pyproject.toml"], cwd=REPO,
+                             capture_output=True, text=True).stdout.split()[0]
+    assert labels["org.opencontainers.image.version"] == version
+    for key in ("revision", "created"):
+        assert labels[f"org.opencontainers.image.{key}"] not in ("", "unknown"), key
+    assert labels["org.opencontainers.image.source"]  # the git remote; "unknown" without one
+    # the CA bundle given to the build as a secret is nowhere in the image
+    assert run(cpu_image, "sh", "-c", "ls /run/secrets 2>/dev/null | wc -l").stdout.strip() == "0"
+
+
+def test_launcher_on_path_for_any_user_and_home_writable(cpu_image):
+    # default: the unprivileged `launcher` user
+    assert run(cpu_image, "id", "-u").stdout.strip() == "1000"
+    # `docker run --user` with a uid the image does not know: launcher runs, HOME is writable
+    out = run(cpu_image, "sh", "-c", 'launcher --version && touch "$HOME/x" && echo "$HOME"',
+              opts=("--user", f"{HOST_UID}:{HOST_GID}")).stdout
+    assert "launcher " in out and f"/tmp/home-{HOST_UID}" in out
+    # root on request (Slurm node images set LAUNCHER_USER=root)
+    assert run(cpu_image, "id", "-u", opts=("-e", "LAUNCHER_USER=root")).stdout.strip() == "0"
+    assert run(cpu_image, "launcher", "--version", opts=("-e", "LAUNCHER_USER=root")).returncode == 0
+
+
+def test_short_training_in_image_leaves_results_owned_by_host_user(cpu_image, tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    os.chown(results, HOST_UID, HOST_GID)
+    proc = run(cpu_image, "launcher", "train", "--env", "CartPole-v1", "--output", "/results",
+               "--stop-iters", "2",
+               opts=("--shm-size=2g", "-v", f"{results}:/results"), timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = [p for p in results.iterdir() if p.is_dir()]
+    assert len(runs) == 1, (runs, proc.stdout)
+    with (runs[0] / "progress.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2
+    not_owned = [str(p) for p in results.rglob("*")
+                 if (p.lstat().st_uid, p.lstat().st_gid) != (HOST_UID, HOST_GID)]
+    assert not not_owned, f"not owned by {HOST_UID}:{HOST_GID}: {not_owned[:10]}"
+
+
+def test_root_owned_results_mount_keeps_root(cpu_image, tmp_path):
+    """A root-owned mount (the host user is root, or Docker created the directory) stays root:
+    the unprivileged default user could not write there."""
+    results = tmp_path / "results"
+    results.mkdir()
+    out = run(cpu_image, "sh", "-c", "id -u && touch /results/ok", opts=("-v", f"{results}:/results"))
+    assert out.stdout.strip() == "0"
+    assert (results / "ok").stat().st_uid == 0
+
+
+@pytest.mark.parametrize("variant", ["cpu", "gpu"])
+def test_apptainer_test_section_passes_in_docker_image(cpu_image, variant):
+    """Apptainer cannot be installed here: run the definition's own %environment and %test,
+    as the invoking (non-root, unknown) user Apptainer would use, in the Docker image it
+    bootstraps from."""
+    header, sections = def_sections((REPO / "apptainer" / f"{variant}.def").read_text())
+    image = header["From"]
+    if image != cpu_image and not have_image(image):
+        pytest.skip(f"{image} is not built here (make image-gpu: several GB, not done in CI)")
+    script = "set -e\n" + sections["environment"] + "\n" + sections["test"] + "\n"
+    proc = run(image, "sh", "-c", script, opts=("--user", f"{HOST_UID}:{HOST_GID}", "--entrypoint", ""),
+               check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "launcher " in proc.stdout and "torch" in proc.stdout

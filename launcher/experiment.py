@@ -1,31 +1,218 @@
 """Read an experiment file (`--config` / `-f`) into TrainSettings fields.
 
-Accepted shapes:
-  * the launcher's own: top-level TrainSettings keys (algo, env, stop, config, ...).
+Three shapes are accepted, told apart by their top-level keys:
+
+  launcher     top-level TrainSettings keys (algo, env, stop, config, num_cpus, ...):
+                   algo: PPO
+                   env: CartPole-v1
+                   config: {lr: 0.0003}
+  tutorial     the `config={...}` dict the tutorial passes to `tune.run`: RLlib keys,
+               old names included, at the top level:
+                   env: CartPole-v0
+                   num_workers: 1
+                   ignore_worker_failures: true
+  experiments  RLlib's experiment-file format (its tuned_examples): one or more named
+               experiments, each with `run` and usually `env`, `stop`, `config`:
+                   cartpole-ppo:
+                       run: PPO
+                       env: CartPole-v1
+                       stop: {episode_reward_mean: 150, timesteps_total: 100000}
+                       config: {num_workers: 1, num_sgd_iter: 6}
+               A file with several experiments needs one picked: `-f FILE:NAME`.
+               A single experiment body without the name (run/stop/config at the top,
+               i.e. tune.run's keyword arguments) is read the same way.
+
+Old RLlib key names are translated by launcher/legacy.py; each translation prints
+one "note: old → new" line on stderr. Mixing launcher settings and RLlib keys at
+the top level is refused: the file would mean two different things.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from launcher import legacy
 from launcher.errors import UserError
-from launcher.settings import read_yaml
+from launcher.settings import TrainSettings, check_keys, closest, read_yaml
+
+LAUNCHER_FIELDS = tuple(f.name for f in dataclasses.fields(TrainSettings))
+# Keys that mean the same as a launcher setting and as an RLlib config key.
+SHARED_KEYS = ("env", "env_config", "framework", "seed", "num_gpus", "num_env_runners")
+# Keys of one experiment in RLlib's experiment-file format (tune.run's arguments).
+EXPERIMENT_KEYS = ("run", "env", "stop", "config", "checkpoint_freq", "checkpoint_at_end",
+                   "local_dir", "storage_path", "num_samples")
 
 
-def translate_config(config: dict[str, Any], where: str) -> dict[str, Any]:
-    """RLlib config keys as users write them -> current AlgorithmConfig keys."""
-    return dict(config)
+def notice(line: str) -> None:
+    print(f"note: {line}", file=sys.stderr)
 
 
-def load_experiment(path: str | Path) -> dict[str, Any]:
+def translate_config(config: dict[str, Any], where: str,
+                     notify: Callable[[str], None] = notice) -> dict[str, Any]:
+    """RLlib config keys as users write them (e.g. `--set`) -> current AlgorithmConfig keys.
+
+    Launcher-owned keys (env, num_gpus, ...) are refused here, naming their flag."""
+    translated = legacy.translate(config, where)
+    for key in config:
+        rule = legacy.LEGACY.get(str(key))
+        if isinstance(rule, legacy.Launcher):
+            raise UserError(f"{key} is a launcher setting, not an RLlib key: use {rule.flag} "
+                            f"instead of {where} {key}=...")
+    for line in translated.notices:
+        notify(line)
+    return translated.config
+
+
+def split_pick(path: str | Path) -> tuple[Path, str | None]:
+    """`FILE:NAME` picks experiment NAME from FILE; a plain existing path picks nothing."""
+    text = str(path)
+    if Path(text).exists() or ":" not in text:
+        return Path(text), None
+    file, _, name = text.rpartition(":")
+    if Path(file).exists():
+        return Path(file), name
+    return Path(text), None
+
+
+def load_experiment(path: str | Path, notify: Callable[[str], None] = notice) -> dict[str, Any]:
     """Parse an experiment file into a (partial) TrainSettings dict."""
+    path, pick = split_pick(path)
+    where = str(path)
     data = read_yaml(path)
     if data is None:
+        if pick:
+            raise UserError(f"{where} is empty: there is no experiment {pick!r} in it")
         return {}
     if not isinstance(data, dict):
-        raise UserError(f"{path} must hold a mapping of settings, got {type(data).__name__}")
-    data = dict(data)
-    if "config" in data:
-        data["config"] = translate_config(data["config"] or {}, where=str(path))
-    return data
+        raise UserError(f"{where} must hold a mapping of settings, got {type(data).__name__}")
+    notices: list[str] = []
+    shape = detect_shape(data, where)
+    if shape == "experiments":
+        name = pick_experiment(data, pick, where)
+        result = from_experiment(data[name], f"{where}: {name}", notices)
+    elif pick:
+        raise UserError(f"{where}:{pick} picks an experiment, but {where} is not an RLlib "
+                        "experiment file (name: {run, env, stop, config})")
+    elif shape == "experiment":
+        result = from_experiment(data, where, notices)
+    elif shape == "tutorial":
+        result = from_config_dict(data, where, notices)
+    else:
+        result = from_launcher_file(data, where, notices)
+    for line in notices:
+        notify(line)
+    return result
+
+
+def detect_shape(data: dict, where: str) -> str:
+    """'experiments', 'experiment', 'tutorial' or 'launcher' (see the module docstring)."""
+    named = [k for k, v in data.items() if isinstance(v, dict) and "run" in v]
+    if named:
+        others = [str(k) for k in data if k not in named]
+        if others:
+            raise UserError(f"{where} looks like an RLlib experiment file, but {others[0]!r} is not an "
+                            "experiment (an experiment is a mapping with a 'run' key)")
+        return "experiments"
+    if "run" in data:
+        return "experiment"
+    launcher_only = [str(k) for k in data if k in LAUNCHER_FIELDS and k not in SHARED_KEYS]
+    rllib = [str(k) for k in data if k not in LAUNCHER_FIELDS]
+    if launcher_only and rllib:
+        for key in rllib:
+            hint = closest(key, LAUNCHER_FIELDS)
+            if key not in legacy.LEGACY and hint:
+                raise UserError(f"unknown key {key!r} in {where}{hint}")
+        raise UserError(
+            f"{where} mixes launcher settings ({', '.join(launcher_only)}) with RLlib config keys "
+            f"({', '.join(rllib)}) at the top level: put the RLlib keys under 'config:'"
+        )
+    return "tutorial" if rllib else "launcher"
+
+
+def pick_experiment(data: dict, pick: str | None, where: str) -> str:
+    names = [str(k) for k in data]
+    if pick is not None:
+        if pick not in data:
+            raise UserError(f"no experiment {pick!r} in {where}{closest(pick, names)}; "
+                            f"it holds: {', '.join(names)}")
+        return pick
+    if len(names) > 1:
+        raise UserError(f"{where} holds {len(names)} experiments ({', '.join(names)}): "
+                        f"pick one with -f {where}:{names[0]}")
+    return names[0]
+
+
+def _lift(result: dict, settings: dict, where: str) -> None:
+    """Put launcher settings found in an RLlib config into the result, refusing conflicts."""
+    for name, value in settings.items():
+        if name in result and result[name] != value:
+            raise UserError(f"{where} gives {name} twice with different values: "
+                            f"{result[name]!r} and {value!r}")
+        result[name] = value
+
+
+def from_config_dict(data: dict, where: str, notices: list[str]) -> dict[str, Any]:
+    """The tutorial's `config={...}`: RLlib keys at the top level."""
+    translated = legacy.translate(data, where, legacy.stack_for(data.get("framework")))
+    notices += translated.notices
+    result: dict[str, Any] = {"config": translated.config}
+    _lift(result, translated.settings, where)
+    return result
+
+
+def from_experiment(body: Any, where: str, notices: list[str]) -> dict[str, Any]:
+    """One experiment of RLlib's experiment-file format."""
+    if not isinstance(body, dict):
+        raise UserError(f"experiment {where} must be a mapping with run, env, stop, config")
+    check_keys(body, EXPERIMENT_KEYS, f"experiment {where}")
+    result: dict[str, Any] = {}
+    run = body.get("run")
+    if not isinstance(run, str) or not run.strip():
+        raise UserError(f"experiment {where}: 'run' must name an algorithm (PPO, DQN, ...)")
+    result["algo"] = run
+    if body.get("env") is not None:
+        result["env"] = body["env"]
+    config = body.get("config") or {}
+    if not isinstance(config, dict):
+        raise UserError(f"'config' in experiment {where} must be a mapping of RLlib settings")
+    translated = legacy.translate(config, f"{where}: config", legacy.stack_for(config.get("framework")))
+    notices += translated.notices
+    result["config"] = translated.config
+    _lift(result, translated.settings, where)
+    stop, stop_notices = legacy.translate_stop(body.get("stop"), f"experiment {where}")
+    notices += stop_notices
+    if stop:
+        result["stop"] = stop
+    if "checkpoint_freq" in body:
+        result["checkpoint_every"] = body["checkpoint_freq"]
+        notices.append("checkpoint_freq → checkpoint_every (--checkpoint-every)")
+    if "checkpoint_at_end" in body:
+        notices.append("checkpoint_at_end → (dropped: the launcher always saves a final checkpoint)")
+    for key in ("local_dir", "storage_path"):
+        if key in body:
+            _lift(result, {"output": str(body[key])}, where)
+            notices.append(f"{key} → output (--output)")
+    samples = body.get("num_samples", 1)
+    if samples != 1:
+        raise UserError(f"num_samples: {samples} in experiment {where}: the launcher runs one trial "
+                        "per command; start several runs (e.g. one per --seed) instead")
+    return result
+
+
+def from_launcher_file(data: dict, where: str, notices: list[str]) -> dict[str, Any]:
+    """The launcher's own format; its `config:` may still use old RLlib names."""
+    result = dict(data)
+    if "config" in result:
+        translated = legacy.translate(result["config"] or {}, f"{where}: config",
+                                      legacy.stack_for(result.get("framework")))
+        notices += translated.notices
+        result["config"] = translated.config
+        _lift(result, translated.settings, where)
+    if isinstance(result.get("stop"), dict):
+        result["stop"], stop_notices = legacy.translate_stop(result["stop"], where)
+        notices += stop_notices
+    return result

@@ -299,7 +299,8 @@ def save_checkpoint(algo, run_dir: Path, iteration: int) -> Path:
         return final
     partial = folder / f".partial_{iteration:06d}"
     shutil.rmtree(partial, ignore_errors=True)
-    algo.save_to_path(str(partial.resolve()))
+    partial.mkdir(parents=True)
+    algo.save_checkpoint(str(partial.resolve()))  # both API stacks (tf2 is the old one)
     partial.rename(final)
     for old in checkpoints(run_dir)[:-KEEP_CHECKPOINTS]:
         shutil.rmtree(old, ignore_errors=True)
@@ -436,7 +437,10 @@ def _loop(settings, algo, run_dir: Path, resume, reporter, started: float) -> Ru
     prior_train_s = 0.0
     if resume is not None:
         latest = checkpoints(run_dir)[-1]
-        algo.restore_from_path(str(latest.resolve()))
+        algo.load_checkpoint(str(latest.resolve()))
+        # The old API stack (tf2) does not keep the iteration count in its state;
+        # the checkpoint's name does.
+        algo._iteration = int(latest.name.removeprefix("checkpoint_"))
         log.truncate_after(algo.iteration)
         if log.rows:
             prior_train_s = float(log.rows[-1].get("time_total_s") or 0.0)

@@ -8,10 +8,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -163,26 +166,35 @@ def test_tf2_old_api_stack_trains(tmp_path):
 def test_address_joins_a_running_ray_cluster(tmp_path):
     """`--address` trains on an existing cluster (here: `ray start --head` on loopback)."""
     ray_bin = str(Path(sys.executable).parent / "ray")
-    port = 26379
-    env = {**os.environ, "RAY_TMPDIR": str(tmp_path / "ray")}
+    with socket.socket() as sock:  # a free port
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # Ray's socket paths must stay under 107 bytes: pytest's tmp_path is too deep.
+    ray_tmp = tempfile.mkdtemp(prefix="lt-ray-", dir="/tmp")
+    token = Path(ray_tmp) / "token"
+    token.write_text(secrets.token_hex(32))
+    auth = {"RAY_TMPDIR": ray_tmp, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
+    env = {**os.environ, **auth}
+    log = (tmp_path / "head.log").open("w")
     # --block keeps Ray's processes children of this one: terminating it stops exactly
     # this cluster (`ray stop` would stop every Ray on the machine).
     head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--port", str(port),
                              "--num-cpus", "2", "--node-ip-address", "127.0.0.1",
                              "--include-dashboard", "false"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + 60
         while True:
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", port)) == 0:
                     break
-            assert head.poll() is None and time.monotonic() < deadline, "ray head did not start"
+            assert head.poll() is None and time.monotonic() < deadline, (tmp_path / "head.log").read_text()
             time.sleep(0.2)
         proc = run_launcher("train", "--address", f"127.0.0.1:{port}", "--stop-iters", "2",
-                            "-o", str(tmp_path / "out"), *SMALL_PPO, env={"RAY_TMPDIR": env["RAY_TMPDIR"]})
+                            "-o", str(tmp_path / "out"), *SMALL_PPO, env=auth)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert len(progress_rows(only_run_dir(tmp_path / "out"))) == 2
     finally:
         head.terminate()
-        head.wait(timeout=60)
+        head.wait(timeout=90)
+        shutil.rmtree(ray_tmp, ignore_errors=True)

@@ -271,6 +271,48 @@ def local(
 
 
 @app.command()
+def prepare(
+    nodes: int = typer.Option(0, "--nodes", help="Rollout nodes (0: the head runs the env runners)."),
+    gpus: float = typer.Option(0, "--gpus", help="GPUs of a learner node (0 = no learner node)."),
+    cpus_per_node: int = typer.Option(None, "--cpus-per-node", help="CPUs per node (default: "
+                                      "what each node finds)."),
+    job_name: str = typer.Option(None, "--job-name", help="Job name (default: the run dir name)."),
+    ready_timeout: float = typer.Option(180, "--ready-timeout", help="Seconds for every node "
+                                        "to join."),
+    algo: str = typer.Option(None, "--algo", "--run", help=TRAIN_HELP["algo"]),
+    env: str = typer.Option(None, "--env", "--name-env", help=TRAIN_HELP["env"]),
+    framework: str = typer.Option(None, "--framework", help="torch (default) or tf2 (legacy)."),
+    config_file: Path = typer.Option(None, "--config", "-f", help=TRAIN_HELP["config"]),
+    sets: list[str] = typer.Option(None, "--set", help="RLlib setting key=value (repeatable)."),
+    env_config: list[str] = typer.Option(None, "--env-config",
+                                         help="Env constructor argument key=value (repeatable)."),
+    stop_iters: int = typer.Option(None, "--stop-iters", help="Stop after N iterations."),
+    stop_timesteps: int = typer.Option(None, "--stop-timesteps", help="Stop after N env steps."),
+    stop_reward: float = typer.Option(None, "--stop-reward", help="Stop at this mean return."),
+    stop_time: float = typer.Option(None, "--stop-time", help="Stop after N seconds."),
+    num_env_runners: int = typer.Option(None, "--num-env-runners",
+                                        help="Env runners (default: one per rollout CPU)."),
+    seed: int = typer.Option(None, "--seed", help="Random seed."),
+    output: Path = typer.Option(None, "--output", "-o", help="Results root (./ray_results)."),
+    name: str = typer.Option(None, "--name", help="Run directory name (default: algo_env_time)."),
+    checkpoint_every: int = typer.Option(None, "--checkpoint-every",
+                                         help="Iterations between checkpoints (10; 0 = final only)."),
+) -> None:
+    """Prepare a cluster job's run directory (spec.yaml, cluster.yaml, a private token) for
+    `launcher node`, and print its path. For nodes started by hand, e.g. one `docker run`."""
+    from launcher.jobdir import prepare_job
+    from launcher.settings import TrainSettings
+
+    data = train_options(algo, env, framework, config_file, sets, env_config, stop_iters,
+                         stop_timesteps, stop_reward, stop_time, None, None, num_env_runners,
+                         None, seed, output, name, checkpoint_every, None)
+    settings = TrainSettings.from_dict(data, where="the training options")
+    job = prepare_job(settings, rollout_nodes=nodes, learner_gpus=gpus, cpus_per_node=cpus_per_node,
+                      job_name=job_name, ready_timeout_s=ready_timeout)
+    typer.echo(str(job.path))
+
+
+@app.command()
 def doctor(
     modes: list[str] = typer.Option(None, "--for", help="Mode to be ready for (repeatable): "
                                     "train, local, slurm, apptainer, gpu."),

@@ -216,10 +216,9 @@ def prepare_job(
     has_learner = bool(learner_gpus) if learner is None else learner
     if learner_gpus and not has_learner:
         raise UserError("GPUs for the learner need a learner node")
+    # No rollout node: the head runs env runners on its CPUs but one (with one CPU, the
+    # trainer samples by itself).
     head_cpus = head_cpus or cpus_per_node
-    if rollout_nodes == 0 and not has_learner and head_cpus == 1:
-        raise UserError("a job with no rollout node runs env runners on the head, which then "
-                        "needs at least 2 CPUs (one for the trainer)")
 
     settings.place_on_cluster_roles = True
     settings.num_learners = 1 if has_learner else 0

@@ -322,11 +322,12 @@ class Slurm:
         """This user's jobs that the launcher submitted (het components merged)."""
         fields = ["JobId", "Name", "State", "TimeUsed", "TimeLimit", "NumNodes", "Reason",
                   "Comment", "WorkDir"]
-        fmt = "|".join(f"{f}:" for f in fields)
-        proc = self.run("squeue", "--me", "--noheader", "-O", fmt)
+        # %Z (WorkDir) last: it is the only field that may hold a '|'.
+        fmt = "|".join(["%i", "%j", "%T", "%M", "%l", "%D", "%R", "%k", "%Z"])
+        proc = self.run("squeue", "--me", "--noheader", "-o", fmt)
         jobs: dict[str, dict[str, str]] = {}
         for line in proc.stdout.splitlines():
-            values = [v.strip() for v in line.split("|")]
+            values = [v.strip() for v in line.split("|", len(fields) - 1)]
             if len(values) < len(fields):
                 continue
             row = dict(zip(fields, values, strict=False))

@@ -110,7 +110,7 @@ class Cluster:
         for name in [CONTROLLER, *NODES]:
             role = "controller" if name == CONTROLLER else "node"
             docker("run", "-d", "--name", name, "--hostname", name, "--network", NETWORK,
-                   "--label", "lt-slurm=1", "--shm-size", "1g",
+                   "--label", "lt-slurm=1", "--shm-size", "1g", "--init",
                    "-v", f"{self.shared}:{self.shared}", "-v", f"{REPO}:{SRC}:ro",
                    "-e", f"PYTHONPATH={SRC}", "-e", f"LT_SLURM_SHARED={self.shared}",
                    "-e", f"LAUNCHER_SITE={SITE}",
@@ -167,11 +167,18 @@ class Cluster:
                          workdir=workdir or str(self.shared))
 
     def ray_processes(self, node: str) -> list[str]:
-        """Command lines of Ray processes (raylet, gcs_server, ray::...) on a node."""
-        proc = self.exec("ps", "-eo", "args", node=node, check=False)
-        return [line for line in proc.stdout.splitlines()
-                if any(k in line for k in ("raylet", "gcs_server", "ray::", "default_worker.py",
-                                           "dashboard/agent.py", "log_monitor.py"))]
+        """Command lines of live Ray processes (raylet, gcs_server, ray::...) on a node
+        (zombies, already dead and waiting to be reaped, do not count)."""
+        proc = self.exec("ps", "-eo", "stat=,args=", node=node, check=False)
+        out = []
+        for line in proc.stdout.splitlines():
+            stat, _, args = line.strip().partition(" ")
+            if stat.startswith("Z"):
+                continue
+            if any(k in args for k in ("raylet", "gcs_server", "ray::", "default_worker.py",
+                                       "dashboard/agent.py", "log_monitor.py")):
+                out.append(args.strip())
+        return out
 
 
 def main(argv: list[str]) -> int:

@@ -94,9 +94,13 @@ NODE_STEP="$(declare -f node_step); node_step \"\$@\""
 
 # Slurm's warning before the time limit (USR1, see --signal above) goes to the head,
 # whose trainer finishes the iteration, saves a checkpoint and exits 75.
+# Only that warning leads to a requeue: a TERM (scancel, preemption) checkpoints too,
+# but the job then ends.
 head_pid=
+requeue=no
 forward_signal() {
   echo "launcher: $1 received at $(date -u +%FT%TZ); asking the trainer to checkpoint"
+  if [ "$1" = USR1 ]; then requeue=yes; fi
   if [ -n "$head_pid" ]; then kill "-$1" "$head_pid" 2>/dev/null; fi
 }
 trap 'forward_signal USR1' USR1
@@ -137,8 +141,11 @@ done
 wait
 
 if [ "$status" = 75 ]; then
-  echo "launcher: the trainer saved a checkpoint; requeueing job ${SLURM_JOB_ID} to resume"
-  scontrol requeue "$SLURM_JOB_ID" && exit 0
-  echo "launcher: scontrol requeue failed; resume by hand: launcher submit --resume ${LAUNCHER_RUN_DIR}" >&2
+  if [ "$requeue" = yes ]; then
+    echo "launcher: the trainer saved a checkpoint; requeueing job ${SLURM_JOB_ID} to resume"
+    scontrol requeue "$SLURM_JOB_ID" && exit 0
+    echo "launcher: scontrol requeue failed" >&2
+  fi
+  echo "launcher: the trainer saved a checkpoint; continue with: launcher submit --resume ${LAUNCHER_RUN_DIR}" >&2
 fi
 exit "$status"

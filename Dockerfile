@@ -54,6 +54,8 @@ RUN --mount=type=bind,source=images/pip-install.sh,target=/usr/local/bin/pip-ins
     pip-install --no-deps -r /opt/launcher/requirements.txt \
     && if [ "$FRAMEWORK" = tf ]; then pip-install --no-deps -r /opt/launcher/requirements-tf.txt; fi \
     && slim-venv
+# No usage-statistics reporting from Ray (clusters are often offline; nothing to wait for).
+ENV RAY_USAGE_STATS_ENABLED=0
 COPY images/entrypoint.sh /usr/local/bin/launcher-entrypoint
 WORKDIR /results
 ENTRYPOINT ["tini", "--", "launcher-entrypoint"]

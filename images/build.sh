@@ -4,12 +4,13 @@
 # - base: $BASE_IMAGE if set; else the local launcher-base:bookworm when it exists
 #   (`make base-image`); else python:3.11-slim when it can be pulled; else an error that
 #   says to run `make base-image`.
-# - CA bundle: $CA_BUNDLE, default $PIP_CERT (the host pip's bundle), passed as the
+# - CA bundle: $CA_BUNDLE, default $PIP_CERT or pip's `cert` setting (the host pip's bundle), passed as the
 #   BuildKit secret `ca` (used by pip during the build only, not stored in the image).
 # - wheels: the CPU torch wheel is copied into wheelhouse/ from pip's find-links
 #   directories when one lies there; if `make wheelhouse` resolved every wheel for the
 #   current lock files, the build runs with PIP_OFFLINE=1 (no network).
-# Env: DOCKER, TAG, FRAMEWORK (torch|tf), BASE_IMAGE, CA_BUNDLE, PIP_OFFLINE, PROGRESS.
+# Env: DOCKER, TAG, FRAMEWORK (torch|tf), BASE_IMAGE, CA_BUNDLE, PIP_OFFLINE, PROGRESS, and
+# BUILD_ARGS: more `docker build` options, split on spaces (e.g. BUILD_ARGS="--network none").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VARIANT=${1:-cpu}
@@ -37,7 +38,9 @@ fi
 
 args=(--progress="${PROGRESS:-plain}" --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg FRAMEWORK="$FRAMEWORK")
 
-CA_BUNDLE=${CA_BUNDLE:-${PIP_CERT:-}}
+if [ -z "${CA_BUNDLE:-}" ]; then
+  CA_BUNDLE=${PIP_CERT:-$(python3 -m pip config get global.cert 2>/dev/null || true)}
+fi
 if [ -n "$CA_BUNDLE" ] && [ -s "$CA_BUNDLE" ]; then
   args+=(--secret "id=ca,src=$CA_BUNDLE")
 fi
@@ -54,6 +57,8 @@ if [ -z "${PIP_OFFLINE:-}" ]; then
   images/wheelhouse.sh check "$VARIANT" && PIP_OFFLINE=1
 fi
 args+=(--build-arg PIP_OFFLINE="$PIP_OFFLINE")
+read -r -a extra <<< "${BUILD_ARGS:-}"
+args+=("${extra[@]}")
 
 version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' pyproject.toml | head -n1)
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)

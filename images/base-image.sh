@@ -2,11 +2,15 @@
 # Make a local Debian bookworm base image for sites where no registry can be reached:
 #   debootstrap (minbase + python3, venv, CA certificates, tini) -> docker import.
 # The Debian mirror is read from this machine's own apt sources at run time, so no
-# host name is written into the repo. Usage: images/base-image.sh [NAME:TAG]
-# Env: DOCKER (client), MIRROR (override the mirror), SUITE (default bookworm).
+# host name is written into the repo.
+# Usage: images/base-image.sh [NAME:TAG]      (default launcher-base:bookworm)
+#        images/base-image.sh --print-mirror  (only say which mirror would be used)
+# Env: DOCKER (client), MIRROR (override the mirror), SUITE (default bookworm),
+#      APT_ETC (where the apt sources are read, default /etc/apt).
 set -euo pipefail
 TAG=${1:-launcher-base:bookworm}
 SUITE=${SUITE:-bookworm}
+APT_ETC=${APT_ETC:-/etc/apt}
 DOCKER=${DOCKER:-docker}
 # bookworm's python3 is 3.11: the same ABI (cp311) as python:3.11-slim and the torch wheels.
 PACKAGES=python3,python3-venv,ca-certificates,tini
@@ -14,7 +18,7 @@ PACKAGES=python3,python3-venv,ca-certificates,tini
 mirror_from_apt_sources() {
   # deb822 files (*.sources): the first URIs line of a stanza whose Suites name $SUITE.
   local f
-  for f in /etc/apt/sources.list.d/*.sources; do
+  for f in "$APT_ETC"/sources.list.d/*.sources; do
     [ -r "$f" ] || continue
     awk -v suite="$SUITE" '
       /^[[:space:]]*$/ { if (uri != "" && ok) { print uri; done=1; exit } uri=""; ok=0; next }
@@ -26,7 +30,7 @@ mirror_from_apt_sources() {
 
 mirror_list_files() {
   # one-line format (sources.list, *.list): "deb [opts] URI SUITE COMPONENTS..."
-  cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true
+  cat "$APT_ETC"/sources.list "$APT_ETC"/sources.list.d/*.list 2>/dev/null || true
 }
 
 mirror_from_one_line_sources() {
@@ -40,8 +44,12 @@ if [ -z "${MIRROR:-}" ]; then
   MIRROR=$({ mirror_from_apt_sources; mirror_from_one_line_sources; } | head -n1 || true)
 fi
 if [ -z "$MIRROR" ]; then
-  echo "base-image: no apt source for '$SUITE' found in /etc/apt/sources.list{,.d/}; set MIRROR=<debian mirror URL>" >&2
+  echo "base-image: no apt source for '$SUITE' found in $APT_ETC/sources.list{,.d/}; set MIRROR=<debian mirror URL>" >&2
   exit 1
+fi
+if [ "$TAG" = --print-mirror ]; then
+  echo "$MIRROR"
+  exit 0
 fi
 command -v debootstrap >/dev/null || { echo "base-image: debootstrap missing: apt-get install debootstrap" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "base-image: debootstrap needs root" >&2; exit 1; }

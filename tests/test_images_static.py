@@ -124,3 +124,37 @@ def test_image_lock_files_cover_pyproject():
             if exact:
                 assert pins[name] == exact, \
                     f"{name}: pyproject pins {exact}, the lock has {pins[name]}: run `make lock`"
+
+
+DEB822 = """Types: deb
+URIs: http://security.mirror.example/debian-security
+Suites: bookworm-security
+Components: main
+
+Types: deb
+# a comment inside a stanza
+URIs: http://mirror.example/debian
+Suites: bookworm bookworm-updates
+Components: main
+"""
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"sources.list.d/debian.sources": DEB822}, "http://mirror.example/debian"),
+    ({"sources.list": "# old style\n"
+                      "deb [arch=amd64 signed-by=/k.gpg] http://one.example/debian bookworm main\n"
+                      "deb http://two.example/debian bookworm main\n"}, "http://one.example/debian"),
+    ({"sources.list.d/other.list": "deb http://x.example/debian-security bookworm-security main\n"}, None),
+])
+def test_base_image_reads_the_mirror_from_apt_sources(tmp_path, files, expected):
+    """The mirror is never written in the repo: base-image.sh finds it in the apt sources."""
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    env = {k: v for k, v in os.environ.items() if k != "MIRROR"}
+    result = subprocess.run([str(REPO / "images" / "base-image.sh"), "--print-mirror"],
+                            env={**env, "APT_ETC": str(tmp_path)}, capture_output=True, text=True)
+    if expected is None:
+        assert result.returncode == 1 and "set MIRROR=" in result.stderr, result
+    else:
+        assert (result.returncode, result.stdout.strip()) == (0, expected), result

@@ -186,6 +186,13 @@ LEGACY: dict[str, Rename | Launcher | Dropped | Gone] = {
     "num_cpus": Gone("a launcher setting: launcher train --num-cpus (CPUs for the whole run)"),
 }
 
+# Common tutorial-era keys that kept their name and meaning (listed for the README table;
+# a test checks RLlib 2.60 still accepts each). They pass through untouched.
+UNCHANGED = ("lr", "gamma", "rollout_fragment_length", "batch_mode", "clip_param", "kl_coeff",
+             "entropy_coeff", "vf_loss_coeff", "vf_clip_param", "grad_clip", "explore",
+             "evaluation_interval", "evaluation_duration", "evaluation_config", "log_level",
+             "clip_rewards", "normalize_actions", "remote_worker_envs", "placement_strategy")
+
 # Keys inside the old `model` dict -> keys of `model_config` (DefaultModelConfig) on the
 # new API stack. On the old stack (--framework tf2) `model` is kept as it is.
 _SAME = ("fcnet_hiddens", "fcnet_activation", "vf_share_layers", "free_log_std", "use_lstm",
@@ -376,6 +383,7 @@ def table_rows() -> list[tuple[str, str]]:
         if isinstance(rule, Rename) and rule.new == key:
             continue
         rows.append((f"`model.{key}`", _describe(rule, prefix="model_config.")))
+    rows.append((", ".join(f"`{key}`" for key in UNCHANGED), "unchanged"))
     rows.append(("`model.<other>` (fcnet_hiddens, fcnet_activation, vf_share_layers, use_lstm, ...)",
                  "`model_config.<same name>` (new API stack; kept as `model` with --framework tf2)"))
     flags = {"iters": "--stop-iters", "timesteps": "--stop-timesteps", "reward": "--stop-reward",

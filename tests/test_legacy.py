@@ -247,6 +247,8 @@ def test_every_deprecated_rllib_key_is_in_the_table():
 
 def test_every_translation_target_exists_in_rllib():
     valid, _deprecated = _valid_and_deprecated()
+    assert set(legacy.UNCHANGED) <= valid, set(legacy.UNCHANGED) - valid
+    assert not set(legacy.UNCHANGED) & set(LEGACY)
     for key, rule in LEGACY.items():
         if isinstance(rule, Rename):
             for target in {rule.new, rule.old_stack or rule.new}:

@@ -187,6 +187,11 @@ def busy_ports(ip: str, ports: dict[str, int]) -> list[str]:
     busy = []
     for name, port in ports.items():
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # SO_REUSEADDR, as Ray's own servers bind: a port whose last listener is gone
+            # but has connections in TIME_WAIT (a requeued job restarting on the same
+            # node within a minute) is free for Ray; only a live listener counts as busy.
+            # (Added by the Slurm work, issue 4: requeue test failed without it.)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((ip, port))
             except OSError:
@@ -211,6 +216,8 @@ def ray_start_args(job: JobDir, role: str, ip: str, cpus: int, gpus: float,
             "--runtime-env-agent-port", str(cluster.port("runtime_env_agent")),
             "--metrics-export-port", str(cluster.port("metrics_export")),
             "--min-worker-port", str(low), "--max-worker-port", str(high),
+            # The driver does not print the workers' output (log_to_driver=False): no log monitor.
+            "--include-log-monitor", "false",
             "--disable-usage-stats", "--log-style", "record", "--log-color", "false"]
     if role == "head":
         args += ["--head", "--port", str(cluster.port("gcs")),
@@ -454,13 +461,16 @@ def run_head(job: JobDir, ip: str, cpus: int, gpus: float, resources: dict, temp
     import ray
 
     training.quiet_libraries()
+    # This driver connection stays for the trainer (train.start_ray reuses it).
     ray.init(address=address, logging_level="ERROR", log_to_driver=False)
     started = time.monotonic()
+    ready = False
     try:
         while True:
             joined = joined_nodes()
             have = {role: sum(1 for n in joined if n.role == role) for role in want}
             if all(have[role] >= want[role] for role in want):
+                ready = True
                 break
             waited = time.monotonic() - started
             if waited > job.cluster.ready_timeout_s:
@@ -469,7 +479,8 @@ def run_head(job: JobDir, ip: str, cpus: int, gpus: float, resources: dict, temp
                 log(f"{stopper.signal} while waiting for nodes; stopping")
                 return 128 + signal.Signals[stopper.signal].value
     finally:
-        ray.shutdown()
+        if not ready:
+            ray.shutdown()
     log(f"all nodes joined in {time.monotonic() - started:.1f} s: "
         + ", ".join(f"{n.role} {n.host} ({n.ip})" for n in joined))
 

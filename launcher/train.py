@@ -221,6 +221,8 @@ def start_ray(settings: TrainSettings) -> dict[str, float]:
     quiet = {"include_dashboard": False, "logging_level": "ERROR", "log_to_driver": False}
     address = settings.address or os.environ.get("RAY_ADDRESS")
     if address:
+        if ray.is_initialized():  # `launcher node` connected already, to wait for the nodes
+            return ray.cluster_resources()
         try:
             ray.init(address=address, logging_level="ERROR", log_to_driver=False)
         except Exception as exc:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -145,3 +147,23 @@ def test_apptainer_test_section_passes_in_docker_image(cpu_image, variant):
                check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "launcher " in proc.stdout and "torch" in proc.stdout
+
+
+def test_gpu_image_torch_step_resolves_against_the_pins(tmp_path):
+    """Dockerfile.gpu is not built here (several GB): check at least that its pip step,
+    CUDA torch from PyPI constrained by the pinned lists, resolves (metadata only)."""
+    match = re.search(r"^ARG TORCH_VERSION=(\S+)$", (REPO / "Dockerfile.gpu").read_text(), re.M)
+    assert match
+    report = tmp_path / "report.json"
+    cert = os.environ.get("PIP_CERT")
+    # --isolated: no find-links / extra indexes / constraints from this machine's pip config,
+    # which could offer the CPU wheel; PyPI only, as in the image build.
+    cmd = [sys.executable, "-m", "pip", "--isolated", "install", "--dry-run", "--ignore-installed",
+           "--quiet", "-c", str(REPO / "images" / "requirements.txt"), f"torch=={match.group(1)}",
+           "--report", str(report), *(["--cert", cert] if cert else [])]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    resolver_said_no = any(s in result.stderr for s in ("ResolutionImpossible", "Could not find a version"))
+    require(result.returncode == 0 or resolver_said_no, f"PyPI not reachable: {result.stderr[-500:]}")
+    assert result.returncode == 0, result.stderr
+    names = {item["metadata"]["name"].lower() for item in json.loads(report.read_text())["install"]}
+    assert "torch" in names and any(n.startswith("nvidia-") for n in names), sorted(names)

@@ -74,7 +74,7 @@ def train_options(
     """Merge: defaults < experiment file < flags. Returns a TrainSettings dict."""
     from launcher.experiment import load_experiment
 
-    data: dict[str, Any] = load_experiment(config_file) if config_file else {}
+    data: dict[str, Any] = load_experiment(config_file, framework=framework) if config_file else {}
     flags = {
         "algo": algo, "env": env, "framework": framework, "num_cpus": num_cpus,
         "num_gpus": num_gpus, "num_env_runners": num_env_runners, "seed": seed,
@@ -90,7 +90,8 @@ def train_options(
         from launcher.experiment import translate_config
 
         data["config"] = {**(data.get("config") or {}), **translate_config(
-            parse_assignments(sets, "--set"), where="--set")}
+            parse_assignments(sets, "--set"), where="--set",
+            framework=framework or data.get("framework"))}
     if env_config:
         data["env_config"] = {**(data.get("env_config") or {}),
                               **parse_assignments(env_config, "--env-config")}

@@ -51,12 +51,13 @@ def notice(line: str) -> None:
     print(f"note: {line}", file=sys.stderr)
 
 
-def translate_config(config: dict[str, Any], where: str,
-                     notify: Callable[[str], None] = notice) -> dict[str, Any]:
+def translate_config(config: dict[str, Any], where: str, notify: Callable[[str], None] = notice,
+                     framework: str | None = None) -> dict[str, Any]:
     """RLlib config keys as users write them (e.g. `--set`) -> current AlgorithmConfig keys.
 
-    Launcher-owned keys (env, num_gpus, ...) are refused here, naming their flag."""
-    translated = legacy.translate(config, where)
+    Launcher-owned keys (env, num_gpus, ...) are refused here, naming their flag.
+    `framework`: the one the run uses (tf2 -> old API stack names; default torch)."""
+    translated = legacy.translate(config, where, legacy.stack_for(framework))
     for key in config:
         rule = legacy.LEGACY.get(str(key))
         if isinstance(rule, legacy.Launcher):
@@ -78,8 +79,12 @@ def split_pick(path: str | Path) -> tuple[Path, str | None]:
     return Path(text), None
 
 
-def load_experiment(path: str | Path, notify: Callable[[str], None] = notice) -> dict[str, Any]:
-    """Parse an experiment file into a (partial) TrainSettings dict."""
+def load_experiment(path: str | Path, notify: Callable[[str], None] = notice,
+                    framework: str | None = None) -> dict[str, Any]:
+    """Parse an experiment file into a (partial) TrainSettings dict.
+
+    `framework`: given on the command line, it wins over the file's and picks the API
+    stack whose key names the file is translated to."""
     path, pick = split_pick(path)
     where = str(path)
     data = read_yaml(path)
@@ -93,16 +98,16 @@ def load_experiment(path: str | Path, notify: Callable[[str], None] = notice) ->
     shape = detect_shape(data, where)
     if shape == "experiments":
         name = pick_experiment(data, pick, where)
-        result = from_experiment(data[name], f"{where}: {name}", notices)
+        result = from_experiment(data[name], f"{where}: {name}", notices, framework)
     elif pick:
         raise UserError(f"{where}:{pick} picks an experiment, but {where} is not an RLlib "
                         "experiment file (name: {run, env, stop, config})")
     elif shape == "experiment":
-        result = from_experiment(data, where, notices)
+        result = from_experiment(data, where, notices, framework)
     elif shape == "tutorial":
-        result = from_config_dict(data, where, notices)
+        result = from_config_dict(data, where, notices, framework)
     else:
-        result = from_launcher_file(data, where, notices)
+        result = from_launcher_file(data, where, notices, framework)
     for line in notices:
         notify(line)
     return result
@@ -155,16 +160,22 @@ def _lift(result: dict, settings: dict, where: str) -> None:
         result[name] = value
 
 
-def from_config_dict(data: dict, where: str, notices: list[str]) -> dict[str, Any]:
+def _stack(framework: str | None, config: dict) -> str:
+    return legacy.stack_for(framework or config.get("framework"))
+
+
+def from_config_dict(data: dict, where: str, notices: list[str],
+                     framework: str | None = None) -> dict[str, Any]:
     """The tutorial's `config={...}`: RLlib keys at the top level."""
-    translated = legacy.translate(data, where, legacy.stack_for(data.get("framework")))
+    translated = legacy.translate(data, where, _stack(framework, data))
     notices += translated.notices
     result: dict[str, Any] = {"config": translated.config}
     _lift(result, translated.settings, where)
     return result
 
 
-def from_experiment(body: Any, where: str, notices: list[str]) -> dict[str, Any]:
+def from_experiment(body: Any, where: str, notices: list[str],
+                    framework: str | None = None) -> dict[str, Any]:
     """One experiment of RLlib's experiment-file format."""
     if not isinstance(body, dict):
         raise UserError(f"experiment {where} must be a mapping with run, env, stop, config")
@@ -179,7 +190,7 @@ def from_experiment(body: Any, where: str, notices: list[str]) -> dict[str, Any]
     config = body.get("config") or {}
     if not isinstance(config, dict):
         raise UserError(f"'config' in experiment {where} must be a mapping of RLlib settings")
-    translated = legacy.translate(config, f"{where}: config", legacy.stack_for(config.get("framework")))
+    translated = legacy.translate(config, f"{where}: config", _stack(framework, config))
     notices += translated.notices
     result["config"] = translated.config
     _lift(result, translated.settings, where)
@@ -203,12 +214,13 @@ def from_experiment(body: Any, where: str, notices: list[str]) -> dict[str, Any]
     return result
 
 
-def from_launcher_file(data: dict, where: str, notices: list[str]) -> dict[str, Any]:
+def from_launcher_file(data: dict, where: str, notices: list[str],
+                       framework: str | None = None) -> dict[str, Any]:
     """The launcher's own format; its `config:` may still use old RLlib names."""
     result = dict(data)
     if "config" in result:
         translated = legacy.translate(result["config"] or {}, f"{where}: config",
-                                      legacy.stack_for(result.get("framework")))
+                                      _stack(framework, result))
         notices += translated.notices
         result["config"] = translated.config
         _lift(result, translated.settings, where)

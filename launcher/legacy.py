@@ -270,11 +270,12 @@ def translate(config: dict[str, Any], where: str, stack: str = NEW_STACK,
                 raise UserError(f"{head} in {where} must be a mapping")
             current[sub] = value
             return
-        if target in out.config and origin.get(target) != source and out.config[target] != value:
+        current = out.config.get(target)
+        if isinstance(value, dict) and isinstance(current, dict):
+            value = {**current, **value}  # e.g. model_config from `model` and `vf_share_layers`
+        elif target in out.config and origin.get(target, target) != source and current != value:
             raise UserError(f"{where} sets {target} twice with different values: "
-                            f"as {origin[target]!r} and as {source!r}; keep one")
-        if isinstance(value, dict) and isinstance(out.config.get(target), dict):
-            value = {**out.config[target], **value}
+                            f"as {origin.get(target, target)!r} and as {source!r}; keep one")
         out.config[target] = value
         origin[target] = source
 
@@ -300,7 +301,7 @@ def translate(config: dict[str, Any], where: str, stack: str = NEW_STACK,
             elif rule.note:
                 out.notices.append(f"{key} → {rule.flag} ({rule.note})")
         elif isinstance(rule, Rename):
-            target = (rule.old_stack or key) if stack == OLD_STACK else rule.new
+            target = rule.old_stack if stack == OLD_STACK and rule.old_stack else rule.new
             new_value = rule.value(value) if rule.value else value
             put(target, new_value, key)
             for extra_key, extra_value in rule.also.items():

@@ -27,8 +27,9 @@ def write(tmp_path: Path, data, name: str = "exp.yaml") -> Path:
     return path
 
 
-def load(path, notes: list | None = None) -> dict:
-    return load_experiment(path, notify=(notes.append if notes is not None else lambda _line: None))
+def load(path, notes: list | None = None, framework: str | None = None) -> dict:
+    return load_experiment(path, notify=(notes.append if notes is not None else lambda _line: None),
+                           framework=framework)
 
 
 def cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -139,6 +140,30 @@ def test_tf_in_an_experiment_file_uses_the_old_stack_names(tmp_path):
     assert data["framework"] == "tf2"
     assert data["config"] == {"train_batch_size": 1000, "model": {"fcnet_hiddens": [32]},
                               "observation_filter": "MeanStdFilter"}
+
+
+def test_framework_flag_picks_the_stack_the_file_is_translated_to(tmp_path):
+    path = write(tmp_path, {"env": "CartPole-v1", "train_batch_size": 1000,
+                            "lr_schedule": [[0, 0.001], [1000, 0.0001]]})
+    assert load(path)["config"] == {"train_batch_size_per_learner": 1000,
+                                    "lr": [[0, 0.001], [1000, 0.0001]]}
+    assert load(path, framework="tf2")["config"] == {"train_batch_size": 1000,
+                                                     "lr_schedule": [[0, 0.001], [1000, 0.0001]]}
+    tf_file = write(tmp_path, {"e": {"run": "PPO", "config": {"framework": "tf", "model": {
+        "fcnet_hiddens": [8]}}}}, name="tf.yaml")
+    assert load(tf_file, framework="torch")["config"] == {"model_config": {"fcnet_hiddens": [8]}}
+    assert translate_config({"train_batch_size": 64}, "--set", framework="tf2") == {
+        "train_batch_size": 64}
+
+
+def test_cli_framework_reaches_the_translation(tmp_path):
+    from launcher.cli import train_options
+
+    path = write(tmp_path, {"env": "CartPole-v1", "train_batch_size": 500})
+    data = train_options("PPO", None, "tf2", path, ["sgd_minibatch_size=64"], None, *[None] * 13)
+    assert data["config"] == {"train_batch_size": 500, "minibatch_size": 64}
+    data = train_options("PPO", None, None, path, ["train_batch_size=64"], None, *[None] * 13)
+    assert data["config"] == {"train_batch_size_per_learner": 64}
 
 
 def test_several_experiments_need_a_pick(tmp_path):

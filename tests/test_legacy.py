@@ -51,16 +51,16 @@ def test_renamed_key_is_translated_with_one_notice(key):
     assert out.settings == {}
 
 
-@pytest.mark.parametrize("key", sorted(k for k, r in LEGACY.items()
-                                       if isinstance(r, Rename) and r.old_stack))
+@pytest.mark.parametrize("key", sorted(k for k, r in LEGACY.items() if isinstance(r, Rename)))
 def test_renamed_key_on_the_old_api_stack(key):
     rule = LEGACY[key]
+    target = rule.old_stack or rule.new
     out = legacy.translate({key: sample(key)}, "test.yaml", stack=legacy.OLD_STACK)
-    assert _set_at(out.config, rule.old_stack) == sample(key)
-    if rule.old_stack == key:
+    assert _set_at(out.config, target) == (rule.value(sample(key)) if rule.value else sample(key))
+    if target == key:
         assert out.notices == []
     else:
-        assert out.notices == [f"{key} → {rule.old_stack}"]
+        assert len(out.notices) == 1 and out.notices[0].startswith(f"{key} → {target}")
 
 
 @pytest.mark.parametrize("key", sorted(k for k, r in LEGACY.items() if isinstance(r, Launcher)))
@@ -158,6 +158,33 @@ def test_unknown_model_key_names_the_closest():
 def test_vf_share_layers_top_level_joins_model_config():
     out = legacy.translate({"vf_share_layers": False, "model": {"fcnet_hiddens": [8]}}, "x")
     assert out.config == {"model_config": {"vf_share_layers": False, "fcnet_hiddens": [8]}}
+
+
+def test_vf_share_layers_and_model_merge_on_the_old_stack():
+    for config in ({"vf_share_layers": True, "model": {"fcnet_hiddens": [8]}},
+                   {"model": {"fcnet_hiddens": [8]}, "vf_share_layers": True}):
+        out = legacy.translate(config, "x", stack=legacy.OLD_STACK)
+        assert out.config == {"model": {"fcnet_hiddens": [8], "vf_share_layers": True}}
+
+
+def test_a_translated_legacy_config_validates_on_the_old_stack():
+    from ray.rllib.algorithms.ppo import PPOConfig
+
+    from launcher.train import apply_hyperparameters
+
+    old = {"num_workers": 1, "train_batch_size": 400, "sgd_minibatch_size": 100, "num_sgd_iter": 3,
+           "lr_schedule": [[0, 1e-3], [10000, 1e-4]], "vf_share_layers": True,
+           "observation_filter": "MeanStdFilter", "model": {"fcnet_hiddens": [16]},
+           "ignore_worker_failures": True}
+    out = legacy.translate(old, "x", stack=legacy.OLD_STACK)
+    config = PPOConfig().api_stack(enable_rl_module_and_learner=False,
+                                   enable_env_runner_and_connector_v2=False).environment("CartPole-v1")
+    apply_hyperparameters(config, out.config, "x")
+    config.validate()
+    assert config.train_batch_size == 400 and config.minibatch_size == 100 and config.num_epochs == 3
+    assert config.lr_schedule == [[0, 1e-3], [10000, 1e-4]]
+    assert config.model["fcnet_hiddens"] == [16] and config.model["vf_share_layers"] is True
+    assert config.observation_filter == "MeanStdFilter" and config.num_env_runners == 1
 
 
 def test_old_and_new_name_with_different_values_is_refused():

@@ -492,6 +492,10 @@ def run_head(job: JobDir, ip: str, cpus: int, gpus: float, resources: dict, temp
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _raise_stopped)
     reporter = PlacementReporter(job, log)
+    if USR1_RECEIVED.is_set():
+        log(f"SIGUSR1 (time limit near) before training began; exit {training.EXIT_INTERRUPTED} "
+            "so the job is requeued")
+        return training.EXIT_INTERRUPTED
     summary = training.train(settings, run_dir=job.path, reporter=reporter)
     if summary.interrupted:
         log(f"interrupted ({summary.stopped_because}); checkpoint {summary.checkpoint}; "
@@ -647,6 +651,18 @@ def _raise_stopped(signum, _frame):
     raise Stopped(signum)
 
 
+# Slurm's time-limit warning (SIGUSR1, forwarded to the head by slurm/job.sh.j2) can
+# arrive while the head is outside the trainer's loop (Ray starting, nodes joining, the
+# trainer shutting down); SIGUSR1's default action would kill the node and fail the job.
+# Remember it instead; a head that got it before training began exits 75 (requeue).
+# (Added by the Slurm work, issue 4.)
+USR1_RECEIVED = threading.Event()
+
+
+def _note_usr1(_signum, _frame):
+    USR1_RECEIVED.set()
+
+
 # --- entry point -------------------------------------------------------------------------
 def run_node(run_dir: str | Path, role: str, num_cpus: int | None = None,
              num_gpus: float | None = None, node_ip: str | None = None) -> int:
@@ -671,6 +687,7 @@ def run_node(run_dir: str | Path, role: str, num_cpus: int | None = None,
                         f"(look for Ray processes using {temp_dir})")
     stopper = Stopper()
     stopper.install()
+    signal.signal(signal.SIGUSR1, _note_usr1)
     status = 1
     try:
         if role == "head":
@@ -705,6 +722,6 @@ def run_node(run_dir: str | Path, role: str, num_cpus: int | None = None,
         log(f"exit {status}")
         return status
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
             signal.signal(sig, signal.SIG_IGN)
         stop_ray(temp_dir, log)

@@ -67,9 +67,23 @@ sif-gpu:  ## apptainer SIF from the local launcher:gpu image -> launcher-gpu.sif
 	images/sif.sh gpu
 
 bench-image: venv  ## image size, code-only rebuild time, docker run to first training iteration
-	$(BIN)/python bench/image.py
+	$(BIN)/python bench/image.py --baseline
 
 # --- local ---
 .PHONY: bench-local
 bench-local: venv  ## launcher local: start -> all nodes joined, and the CartPole smoke run (needs `make image`)
 	$(BIN)/python bench/local_cluster.py
+
+# --- slurm ---
+.PHONY: slurm-up slurm-down test-slurm bench-slurm
+slurm-up: venv  ## start the Slurm test cluster (containers lt-slurm-*, from launcher:cpu; needs `make image`)
+	$(BIN)/python tests/slurm_cluster.py up
+
+slurm-down:  ## stop and remove the Slurm test cluster
+	$(PYTHON) tests/slurm_cluster.py down
+
+test-slurm: venv  ## Slurm: render/quoting tests, then the end-to-end jobs on the container cluster
+	$(BIN)/pytest -q tests/test_slurm_render.py tests/test_slurm_quoting.py tests/test_slurm_cli.py tests/test_slurm_e2e.py
+
+bench-slurm: venv  ## Slurm: job start -> head + 3 rollout + learner joined, vs the tutorial's fixed sleeps
+	$(BIN)/python bench/slurm_join.py

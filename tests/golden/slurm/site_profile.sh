@@ -57,7 +57,7 @@ module load apptainer/1.3.4 || { echo "launcher: module load failed" >&2; exit 1
 export OMP_NUM_THREADS=1
 
 cd "$LAUNCHER_RUN_DIR" || { echo "launcher: run directory $LAUNCHER_RUN_DIR is not reachable from $(hostname)" >&2; exit 1; }
-echo "launcher: job ${SLURM_JOB_ID} (restart ${SLURM_RESTART_COUNT:-0}) on $(hostname) at $(date -u +%FT%TZ); run dir ${LAUNCHER_RUN_DIR}"
+echo "launcher: job ${SLURM_JOB_ID} (restart ${SLURM_RESTART_COUNT:-0}) on $(hostname) at $(date -u +%FT%T.%3NZ); run dir ${LAUNCHER_RUN_DIR}"
 
 # One `launcher node` per node. srun runs this function's text (`declare -f`) with
 # bash; it reads every value from the environment that srun passes on.
@@ -110,19 +110,40 @@ worker_pids=()
 srun --het-group=0 --nodes=1 --ntasks=1 --cpus-per-task=36 \
   bash -c "$NODE_STEP" node_step head &
 head_pid=$!
-srun --het-group=1 --nodes=3 --ntasks-per-node=1 --cpus-per-task=36 \
+srun --het-group=1 --nodes=3 --ntasks=3 --ntasks-per-node=1 --cpus-per-task=36 \
   bash -c "$NODE_STEP" node_step rollout &
 worker_pids+=("$!")
 srun --het-group=2 --nodes=1 --ntasks=1 --cpus-per-task=36 --gres=gpu:1 \
   bash -c "$NODE_STEP" node_step learner --num-gpus 1 &
 worker_pids+=("$!")
 
-# Wait for the head (a trapped signal interrupts `wait`: wait again while it runs).
+# Watch the steps (polling; a trapped signal only interrupts the sleep): the job ends
+# with the head. A rollout / learner step that fails while the head runs (its node
+# could not start, or died) stops the head at once instead of letting it wait for the
+# node until its readiness timeout.
+status=
+worker_failed=
 while :; do
-  wait "$head_pid"
-  status=$?
-  if [ "$status" -gt 128 ] && kill -0 "$head_pid" 2>/dev/null; then continue; fi
-  break
+  if ! kill -0 "$head_pid" 2>/dev/null; then
+    wait "$head_pid"
+    status=$?
+    break
+  fi
+  if [ -z "$worker_failed" ]; then
+    for pid in "${worker_pids[@]}"; do
+      if ! kill -0 "$pid" 2>/dev/null; then
+        wait "$pid"
+        rc=$?
+        if [ "$rc" != 0 ]; then
+          worker_failed=$rc
+          echo "launcher: a rollout/learner step failed (status ${rc}) while the head runs; stopping the head" >&2
+          kill -TERM "$head_pid" 2>/dev/null
+        fi
+      fi
+    done
+  fi
+  sleep 1 &
+  wait $! 2>/dev/null
 done
 echo "launcher: head finished with status ${status} at $(date -u +%FT%TZ)"
 

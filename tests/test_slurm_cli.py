@@ -1,0 +1,223 @@
+"""`launcher submit / render / status / logs / cancel / list` against recorded Slurm
+commands: fake sbatch, squeue, scontrol, scancel on PATH that log their argument
+lists and answer like Slurm 22.05 does. Fast; no cluster needed."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import assert_one_line_error, call_cli
+
+FAKE = r"""#!/bin/bash
+# fake Slurm command: record argv and cwd, answer from $FAKE_SLURM
+name=$(basename "$0")
+printf '%s\n' "$(pwd)" "$name" "$@" "--end--" >> "$FAKE_SLURM/calls"
+case "$name" in
+  sbatch)
+    if [ -f "$FAKE_SLURM/sbatch.fail" ]; then cat "$FAKE_SLURM/sbatch.fail" >&2; exit 1; fi
+    echo 4242
+    record="JobId=4242 JobName=x JobState=RUNNING Reason=None ExitCode=0:0 RunTime=00:00:05"
+    record+=" TimeLimit=01:00:00 NodeList=n[1-2] Restarts=0 WorkDir=$(pwd)"
+    printf '%s StdOut=%s/job-4242.log Comment=launcher\n' "$record" "$(pwd)" > "$FAKE_SLURM/job-4242"
+    ;;
+  scontrol)
+    if [ "$1" = show ]; then
+      f="$FAKE_SLURM/job-${4}"
+      [ -f "$f" ] || { echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1; }
+      cat "$f"
+    fi
+    ;;
+  scancel)
+    sed -i 's/JobState=RUNNING/JobState=CANCELLED/' "$FAKE_SLURM/job-$1"
+    ;;
+  squeue)
+    cat "$FAKE_SLURM/squeue" 2>/dev/null
+    ;;
+  sacct)
+    echo "sacct: error: Slurm accounting storage is disabled" >&2; exit 1
+    ;;
+esac
+"""
+
+
+@pytest.fixture
+def slurm(tmp_path, monkeypatch):
+    """Fake Slurm commands first on PATH; returns the folder holding their state."""
+    state = tmp_path / "fake-slurm"
+    bindir = state / "bin"
+    bindir.mkdir(parents=True)
+    for name in ("sbatch", "scontrol", "scancel", "squeue", "sacct"):
+        (bindir / name).write_text(FAKE)
+        (bindir / name).chmod(0o755)
+    monkeypatch.setenv("FAKE_SLURM", str(state))
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    monkeypatch.delenv("LAUNCHER_SITE", raising=False)
+    return state
+
+
+def calls(state: Path) -> list[list[str]]:
+    path = state / "calls"
+    if not path.exists():
+        return []
+    out, current = [], []
+    for line in path.read_text().splitlines():
+        if line == "--end--":
+            out.append(current)
+            current = []
+        else:
+            current.append(line)
+    return out
+
+
+TINY = ["--stop-iters", "1", "--cpus-per-node", "2"]
+
+
+def test_dry_run_writes_everything_and_prints_the_exact_command(slurm, tmp_path, capsys):
+    out = tmp_path / "runs with space"
+    code, stdout, err = call_cli(capsys, "submit", "--dry-run", "--nodes", "2", "--gpus", "1",
+                                 *TINY, "--output", str(out), "--name", "r1")
+    assert code == 0, err
+    run_dir = out / "r1"
+    for name in ("job.sh", "spec.yaml", "cluster.yaml", "slurm.yaml", ".cluster/token"):
+        assert (run_dir / name).exists(), name
+    assert stdout.strip().splitlines()[-1].strip() == \
+        f"cd {shlex.quote(str(run_dir))} && sbatch --parsable job.sh"
+    assert calls(slurm) == []  # nothing submitted
+    cluster = yaml.safe_load((run_dir / "cluster.yaml").read_text())
+    assert cluster["roles"]["rollout"]["nodes"] == 2 and cluster["roles"]["learner"]["gpus"] == 1
+    spec = yaml.safe_load((run_dir / "spec.yaml").read_text())
+    assert spec["place_on_cluster_roles"] and spec["num_learners"] == 1
+
+
+def test_submit_runs_sbatch_in_the_run_dir(slurm, tmp_path, capsys):
+    code, stdout, err = call_cli(capsys, "submit", "--nodes", "3", *TINY, "--output", str(tmp_path),
+                                 "--name", "r2", "--job-name", "my-job")
+    assert code == 0, err
+    assert "submitted Slurm job 4242" in stdout
+    (cwd, *argv), = calls(slurm)
+    assert argv == ["sbatch", "--parsable", "job.sh"] and cwd == str(tmp_path / "r2")
+    assert (tmp_path / "r2" / "slurm-job-ids").read_text() == "4242\n"
+    assert "#SBATCH --job-name=my-job" in (tmp_path / "r2" / "job.sh").read_text()
+
+
+def test_slurm_errors_reach_the_user_verbatim(slurm, tmp_path, capsys):
+    (slurm / "sbatch.fail").write_text(
+        "sbatch: error: Batch job submission failed: Invalid account or account/partition "
+        "combination specified\n")
+    code, _, err = call_cli(capsys, "submit", *TINY, "--output", str(tmp_path), "--account", "nope")
+    assert_one_line_error(code, err, "sbatch failed: sbatch: error: Batch job submission failed: "
+                          "Invalid account or account/partition combination specified")
+
+
+def test_without_slurm_commands_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch anywhere
+    monkeypatch.delenv("LAUNCHER_SITE", raising=False)
+    code, _, err = call_cli(capsys, "submit", *TINY, "--output", str(tmp_path / "o"))
+    assert_one_line_error(code, err, "sbatch not found")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--env", "CartPol-v1"], "did you mean 'CartPole-v1'"),
+    (["--job-name", "x;reboot"], "--job-name"),
+    (["--time", "forever"], "--time"),
+    (["--runtime", "apptainer"], "--image"),
+    (["--runtime", "apptainer", "--image", "/no/such.sif"], "no such file"),
+    (["--set", "lr_typo=1"], "lr_typo"),
+    (["--partition", "gpu partition"], "partition"),
+])
+def test_bad_inputs_fail_before_anything_is_written_or_submitted(slurm, tmp_path, capsys, args,
+                                                                   fragment):
+    out = tmp_path / "o"
+    code, _, err = call_cli(capsys, "submit", *TINY, "--output", str(out), *args)
+    assert_one_line_error(code, err, fragment)
+    assert calls(slurm) == []
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_site_profile_and_flags(slurm, tmp_path, capsys):
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump({"account": "lab", "learner": {"partition": "gpu"},
+                                    "cpus_per_node": 4, "modules": ["gcc/12"]}))
+    code, stdout, err = call_cli(capsys, "render", "--site", str(site), "--nodes", "2", "--gpus", "1",
+                                 "--stop-iters", "1", "--learner-partition", "a100",
+                                 "--output", str(tmp_path / "o"))
+    assert code == 0, err
+    assert "#SBATCH --partition=a100" in stdout and "#SBATCH --account=lab" in stdout
+    assert "#SBATCH --cpus-per-task=4" in stdout and "module load gcc/12" in stdout
+    assert not (tmp_path / "o").exists()  # render writes nothing
+
+
+def test_render_refuses_dry_run(capsys):
+    code, _, err = call_cli(capsys, "render", "--dry-run")
+    assert_one_line_error(code, err, "never submits")
+
+
+def submitted(slurm, tmp_path, capsys, name="r3") -> Path:
+    code, _, err = call_cli(capsys, "submit", *TINY, "--nodes", "2", "--output", str(tmp_path),
+                            "--name", name)
+    assert code == 0, err
+    return tmp_path / name
+
+
+def test_status_logs_cancel(slurm, tmp_path, capsys):
+    run_dir = submitted(slurm, tmp_path, capsys)
+    (run_dir / "job-4242.log").write_text("launcher: job 4242 started\nline two\n")
+    (run_dir / "progress.csv").write_text(
+        "training_iteration,num_env_steps_sampled_lifetime,episode_return_mean\n1,4000,22.5\n")
+    code, stdout, err = call_cli(capsys, "status", "4242")
+    assert code == 0, err
+    assert "RUNNING" in stdout and str(run_dir) in stdout and "iteration 1" in stdout
+    code, stdout, _ = call_cli(capsys, "status", str(run_dir))  # a run dir works too
+    assert code == 0 and "4242" in stdout
+    code, stdout, _ = call_cli(capsys, "logs", "4242")
+    assert stdout == "launcher: job 4242 started\nline two\n"
+    code, stdout, err = call_cli(capsys, "cancel", "4242")
+    assert code == 0 and "CANCELLED" in stdout, err
+    assert ["scancel", "4242"] in [c[1:] for c in calls(slurm)]
+    code, stdout, _ = call_cli(capsys, "cancel", "4242")
+    assert "already ended" in stdout
+
+
+def test_unknown_job_and_bad_job_argument(slurm, capsys):
+    code, _, err = call_cli(capsys, "status", "999")
+    assert_one_line_error(code, err, "does not know job 999")
+    code, _, err = call_cli(capsys, "logs", "1; rm -rf /")
+    assert_one_line_error(code, err, "neither a Slurm job id nor a run directory")
+
+
+def test_list_shows_only_launcher_jobs_merging_components(slurm, capsys):
+    (slurm / "squeue").write_text(
+        "77+0|rl|RUNNING|1:00|1:00:00|1|lt-c1|launcher|/runs/a b\n"
+        "77+1|rl|RUNNING|1:00|1:00:00|2|lt-c[2-3]|launcher|/runs/a b\n"
+        "78|other|RUNNING|0:10|10:00|1|lt-c4|(null)|/home/x\n")
+    code, stdout, err = call_cli(capsys, "list")
+    assert code == 0, err
+    lines = stdout.strip().splitlines()
+    assert len(lines) == 2 and lines[1].split()[:3] == ["77", "rl", "RUNNING"]
+    assert "/runs/a b" in lines[1] and " 3 " in lines[1]
+
+
+def test_resume(slurm, tmp_path, capsys):
+    run_dir = submitted(slurm, tmp_path, capsys, name="r4")
+    # still running: refused
+    code, _, err = call_cli(capsys, "submit", "--resume", str(run_dir))
+    assert_one_line_error(code, err, "no checkpoint")
+    (run_dir / "checkpoints" / "checkpoint_000003").mkdir(parents=True)
+    code, _, err = call_cli(capsys, "submit", "--resume", str(run_dir))
+    assert_one_line_error(code, err, "still queued or running")
+    call_cli(capsys, "cancel", "4242")
+    code, _, err = call_cli(capsys, "submit", "--resume", str(run_dir), "--gpus", "1")
+    assert_one_line_error(code, err, "keeps its shape")
+    code, _, err = call_cli(capsys, "submit", "--resume", str(run_dir), "--env", "Pendulum-v1")
+    assert_one_line_error(code, err, "cannot change")
+    code, stdout, err = call_cli(capsys, "submit", "--resume", str(run_dir), "--stop-iters", "9",
+                                 "--time", "02:00:00")
+    assert code == 0, err
+    assert yaml.safe_load((run_dir / "spec.yaml").read_text())["stop"]["iters"] == 9
+    assert "#SBATCH --time=02:00:00" in (run_dir / "job.sh").read_text()
+    assert (run_dir / "slurm-job-ids").read_text().split() == ["4242", "4242"]

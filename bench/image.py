@@ -7,7 +7,8 @@
      removed afterwards)                                         goal <= 30 s
   3. `docker run` to the first finished training iteration      goal <= 10 s
 
-Run after `make image`. Options: --image, --runs N (for 3), --skip-rebuild.
+Run after `make image`. Options: --image, --runs N (for 3), --skip-rebuild, --baseline (3 also
+on the host, outside any container: what the image adds on a busy machine).
 """
 
 from __future__ import annotations
@@ -78,10 +79,19 @@ def rebuild_time(image: str) -> float:
     return elapsed
 
 
-def run_to_first_iteration(image: str) -> float:
-    name = f"lt-img-bench-{uuid.uuid4().hex[:8]}"
-    cmd = [DOCKER, "run", "--rm", "--name", name, "--shm-size=2g", image,
-           "launcher", "train", "--env", "CartPole-v1", "--stop-iters", "1", "--output", "/tmp/results"]
+TRAIN = ["launcher", "train", "--env", "CartPole-v1", "--stop-iters", "1"]
+
+
+def run_to_first_iteration(image: str | None) -> float:
+    """Seconds from `docker run` (or, image None, from starting the host's launcher) to the
+    first finished training iteration on stdout."""
+    if image is None:
+        tmp = tempfile.mkdtemp(prefix="lt-img-bench-")
+        cmd = [str(Path(sys.executable).parent / "launcher"), *TRAIN[1:], "--output", tmp]
+    else:
+        name = f"lt-img-bench-{uuid.uuid4().hex[:8]}"
+        cmd = [DOCKER, "run", "--rm", "--name", name, "--shm-size=2g", image,
+               *TRAIN, "--output", "/tmp/results"]
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
@@ -92,6 +102,8 @@ def run_to_first_iteration(image: str) -> float:
                 return time.monotonic() - start
     finally:
         proc.wait(timeout=120)
+        if image is None:
+            shutil.rmtree(tmp, ignore_errors=True)
     sys.exit("no training iteration reported:\n" + "".join(lines[-40:]))
 
 
@@ -101,8 +113,11 @@ def main() -> None:
     parser.add_argument("--image", default="launcher:cpu")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-rebuild", action="store_true")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also time the same training run on the host, outside any container")
     args = parser.parse_args()
 
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (figures 2 and 3 depend on it)")
     size = image_size(args.image)
     verdict = lambda ok: "ok" if ok else "OVER GOAL"  # noqa: E731
     print(f"image size          {size / 1e9:6.2f} GB ({size / 2**30:.2f} GiB)   goal <= 1.8 GB   "
@@ -111,12 +126,17 @@ def main() -> None:
         seconds = rebuild_time(args.image)
         print(f"code-only rebuild   {seconds:6.1f} s                goal <= 30 s     "
               f"{verdict(seconds <= 30)}", flush=True)
-    times = [run_to_first_iteration(args.image) for _ in range(args.runs)]
-    if not times:
-        return
-    best, median = min(times), statistics.median(times)
-    print(f"run to iteration 1  {median:6.1f} s median, {best:.1f} s best of {len(times)}   goal <= 10 s     "
-          f"{verdict(median <= 10)}   ({', '.join(f'{t:.1f}' for t in times)})", flush=True)
+    for label, image in [("run to iteration 1", args.image), ("  same, host venv", None)]:
+        if image is None and not args.baseline:
+            break
+        times = [run_to_first_iteration(image) for _ in range(args.runs)]
+        if not times:
+            return
+        best, median = min(times), statistics.median(times)
+        goal = f"goal <= 10 s     {verdict(median <= 10)}" if image else "(no container: the baseline)"
+        print(f"{label:<19} {median:6.1f} s median, {best:.1f} s best of {len(times)}   {goal}   "
+              f"({', '.join(f'{t:.1f}' for t in times)})", flush=True)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":

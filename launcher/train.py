@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import re
 import shutil
@@ -68,6 +69,8 @@ def check_framework(framework: str) -> None:
     """
     if framework == "torch":
         os.environ.setdefault("RLLIB_TEST_NO_TF_IMPORT", "1")
+        # ...which RLlib acknowledges with a warning at every import site.
+        logging.getLogger("ray.rllib.utils.framework").setLevel(logging.ERROR)
     if framework == "tf2":
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import importlib.util
@@ -144,7 +147,6 @@ def build_config(settings: TrainSettings, info: envs.EnvInfo, runners: int, plac
         config.env_runners(env_to_module_connector=lambda *_args, **_kw: FlattenObservations())
     if settings.seed is not None:
         config.debugging(seed=settings.seed)
-    config.reporting(min_time_s_per_iteration=None)
     return config
 
 
@@ -168,8 +170,11 @@ def config_setters(config) -> dict[str, Any]:
             function = klass.__dict__.get(section)
             if function is None:
                 continue
-            for pname in inspect.signature(function).parameters:
-                if pname not in ("self", "args", "kwargs"):
+            for pname, param in inspect.signature(function).parameters.items():
+                # RLlib marks renamed arguments with DEPRECATED_VALUE (-1) defaults: they
+                # raise when set, so they are not valid keys (legacy.py translates them).
+                deprecated = isinstance(param.default, int) and param.default == -1
+                if pname not in ("self", "args", "kwargs") and not deprecated:
                     setters.setdefault(pname, getattr(config, section))
     return setters
 
@@ -206,8 +211,6 @@ def wanted_runners(settings: TrainSettings, family: str, cpus: int) -> int:
 
 def quiet_libraries() -> None:
     """RLlib's advice-level warnings (new API stack notices...) drown the progress lines."""
-    import logging
-
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     for name in ("ray.rllib", "ray.tune", "ray.train"):
         logging.getLogger(name).setLevel(logging.ERROR)

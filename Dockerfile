@@ -24,9 +24,13 @@ ARG DEBIAN_FRONTEND=noninteractive
 # tini (PID 1) reaps the processes Ray leaves behind; the local base already has it.
 # `launcher` (uid 1000) is the unprivileged default user (see images/entrypoint.sh);
 # the venv lives outside $HOME because Apptainer mounts the host's $HOME over it.
+# DL3008 (apt version pin) ignored: tini is 0.19.0 in every Debian release a Python 3.11 base
+# can be on, but its Debian revision differs between them (bookworm: 0.19.0-1+b3), so an exact
+# pin would break the build whenever BASE_IMAGE moves release; the base tag fixes the release.
+# hadolint ignore=DL3008
 RUN if ! command -v tini >/dev/null; then \
       apt-get update \
-      && apt-get install -y --no-install-recommends tini=0.19.0-1 \
+      && apt-get install -y --no-install-recommends tini \
       && rm -rf /var/lib/apt/lists/*; \
     fi \
     && groupadd --gid 1000 launcher \

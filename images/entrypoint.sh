@@ -22,6 +22,10 @@ writable_home() {  # $1: uid; keep HOME when usable, else a private one under /t
   export HOME
 }
 
+is_mount() {  # from the kernel's mount table: no util-linux `mountpoint` needed
+  awk -v dir="$1" '$5 == dir { found = 1 } END { exit !found }' /proc/self/mountinfo
+}
+
 if [ "$(id -u)" != 0 ]; then
   writable_home "$(id -u)"
   mkdir -p "$HOME"
@@ -32,7 +36,7 @@ fi
 
 target=${LAUNCHER_USER:-}
 if [ -z "$target" ]; then
-  if [ -d "$results" ] && mountpoint -q "$results"; then
+  if [ -d "$results" ] && is_mount "$results"; then
     target=$(stat -c %u:%g "$results")
   else
     target=launcher

@@ -9,8 +9,10 @@ Measured, per run, from the files the job leaves in its run dir (host and contai
 share one clock):
   start   the job script's first line (`date` with milliseconds), i.e. Slurm started it
   head    head.json written: the head's `ray start` returned
+  seen    the head's "all nodes joined" line (it polls Ray's node list every 0.2 s);
+          its stamp has whole seconds, so the end of that second is used: an upper bound
   joined  the last node's registration in state "joined": its `ray start --address`
-          returned (the head then sees every expected node; it polls every 0.2 s)
+          returned (a little after the head already sees it): also an upper bound
 
 Next to it, the tutorial's figure, from its scripts (shared/reference): the GPU job
 starts the head, `sleep 10`, then each of the 3 rollout nodes followed by `sleep 5`,
@@ -80,8 +82,13 @@ def one_run(cluster: Cluster) -> dict[str, float]:
         raise RuntimeError(f"{len(joined)} of {ROLLOUT_NODES + 1} worker nodes joined; see {run_dir}")
     status = cluster.exec("scontrol", "show", "job", job, check=False).stdout
     ok = "JobState=COMPLETED" in status
-    return {"job": float(job), "head_s": head - start, "joined_s": max(joined) - start,
-            "completed": float(ok)}
+    seen_line = re.search(r"^(\d\d):(\d\d):(\d\d) \[node head@\S+\] all nodes joined", log, re.M)
+    day = dt.datetime.fromtimestamp(start, dt.timezone.utc).replace(hour=0, minute=0, second=0,
+                                                                      microsecond=0)
+    h, m, sec = (int(x) for x in seen_line.groups())
+    seen = (day + dt.timedelta(hours=h, minutes=m, seconds=sec + 1)).timestamp()
+    return {"job": float(job), "head_s": head - start, "seen_s": seen - start,
+            "joined_s": max(joined) - start, "completed": float(ok)}
 
 
 def main() -> int:
@@ -105,18 +112,19 @@ def main() -> int:
         for i in range(args.runs):
             r = one_run(cluster)
             results.append(r)
-            print(f"run {i + 1}: job {int(r['job'])}: head Ray up {r['head_s']:5.1f} s, "
-                  f"all 5 nodes joined {r['joined_s']:5.1f} s after job start"
+            print(f"run {i + 1}: job {int(r['job'])}: head Ray up {r['head_s']:5.1f} s, head sees "
+                  f"all 5 nodes <= {r['seen_s']:5.1f} s, last `ray start` returned "
+                  f"{r['joined_s']:5.1f} s after job start"
                   f"{'' if r['completed'] else '  (job did not complete!)'}")
     finally:
         if not (was_up or args.keep):
             cluster.down()
-    best = min(r["joined_s"] for r in results)
-    median = statistics.median(r["joined_s"] for r in results)
+    best = min(r["seen_s"] for r in results)
+    median = statistics.median(r["seen_s"] for r in results)
     print()
     print(f"{'':44}{'launcher':>12}{'tutorial':>12}")
-    print(f"{'job start -> all nodes joined (median)':44}{median:>11.1f}s{'-':>12}")
-    print(f"{'job start -> all nodes joined (best)':44}{best:>11.1f}s{'-':>12}")
+    print(f"{'job start -> head sees all nodes (median)':44}{median:>11.1f}s{'-':>12}")
+    print(f"{'job start -> head sees all nodes (best)':44}{best:>11.1f}s{'-':>12}")
     print(f"{'fixed sleeps before the learner starts':44}{0:>11d}s{tutorial_sleeps():>11d}s")
     print(f"{'checks that every node joined':44}{'yes':>12}{'no':>12}")
     print(f"goal <= {GOAL_S:.0f} s: {'met' if median <= GOAL_S else 'NOT met'} (median {median:.1f} s; "

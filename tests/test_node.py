@@ -166,3 +166,10 @@ def test_stop_ray_touches_only_processes_of_its_temp_dir(tmp_path):
         ours.kill()
         theirs.kill()
         theirs.wait()
+
+
+def test_actor_kinds():
+    assert node.actor_kind("SingleAgentEnvRunner") == "env_runner"
+    assert node.actor_kind("create_executable_class.<locals>._WrappedExecutable") == "learner"
+    assert node.actor_kind("PPOTorchLearner") == "learner"
+    assert node.actor_kind("SomethingElse") == "other"

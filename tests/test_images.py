@@ -167,3 +167,24 @@ def test_gpu_image_torch_step_resolves_against_the_pins(tmp_path):
     assert result.returncode == 0, result.stderr
     names = {item["metadata"]["name"].lower() for item in json.loads(report.read_text())["install"]}
     assert "torch" in names and any(n.startswith("nvidia-") for n in names), sorted(names)
+
+
+def test_apptainer_like_run_trains_read_only_as_the_calling_user(cpu_image, tmp_path):
+    """What Apptainer does with the image, in Docker: a read-only root file system, the
+    caller's uid (unknown to the image), no entry point, the definition's %environment and
+    %runscript, the host's home and a scratch /tmp bound in, results in a bound directory."""
+    _, sections = def_sections((REPO / "apptainer" / "cpu.def").read_text())
+    home, scratch, results = tmp_path / "home", tmp_path / "scratch", tmp_path / "results"
+    for path in (home, scratch, results):
+        path.mkdir()
+        os.chown(path, HOST_UID, HOST_GID)
+    script = sections["environment"] + "\n" + sections["runscript"] + "\n"
+    proc = run(cpu_image, "sh", "-c", script, "runscript",
+               "train", "--env", "CartPole-v1", "--output", "/results", "--stop-iters", "1",
+               opts=("--read-only", "--user", f"{HOST_UID}:{HOST_GID}", "--entrypoint", "",
+                     "--shm-size=2g", "-e", "HOME=/home/user", "-v", f"{home}:/home/user",
+                     "-v", f"{scratch}:/tmp", "-v", f"{results}:/results", "-w", "/home/user"),
+               timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert list(results.glob("*/progress.csv")), proc.stdout
+    assert {p.lstat().st_uid for p in results.rglob("*")} == {HOST_UID}

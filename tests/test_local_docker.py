@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import threading
@@ -18,15 +19,19 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import LAUNCHER, require
+from tests.test_images import cpu_image  # noqa: F401  (fixture: make image)
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
-IMAGE = os.environ.get("LAUNCHER_TEST_IMAGE", "launcher:cpu")
+IMAGE = "launcher:cpu"
 # Fast CartPole settings: rollout containers of one CPU each; PPO's classic preset.
 QUICK = ["--env", "CartPole-v1", "--seed", "0"]
 
 
 @pytest.fixture(scope="module")
-def client():
+def client(request):
+    """docker-py client; `cpu_image` (tests/test_images.py) runs `make image` first, a
+    seconds-long no-op when the image is current, so the tests run this checkout's code."""
+    request.getfixturevalue("cpu_image")
     try:
         import docker
 
@@ -215,3 +220,35 @@ def test_bad_env_fails_before_any_container(client, prefix, tmp_path):
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert no_containers_left(client, prefix)
+
+
+def test_ctrl_c_checkpoints_and_removes_everything(client, prefix, tmp_path):
+    import signal
+
+    proc = Lines(launcher_local(prefix, tmp_path, "--nodes", "1", "--cpus-per-node", "1",
+                                "--name", "ctrlc", "--stop-iters", "50", *QUICK))
+    proc.wait_for("iter    2 ", timeout=180)
+    proc.proc.send_signal(signal.SIGINT)
+    assert proc.finish(timeout=120) == 75, proc.text
+    assert "the head saves a checkpoint first" in proc.text
+    assert f"launcher local --resume {tmp_path / 'ctrlc'}" in proc.text
+    assert list((tmp_path / "ctrlc" / "checkpoints").glob("checkpoint_*"))
+    assert no_containers_left(client, prefix)
+
+
+def test_head_names_the_nodes_that_never_joined(client, prefix, tmp_path):
+    from launcher.jobdir import prepare_job
+    from launcher.settings import TrainSettings
+
+    job = prepare_job(TrainSettings(output=str(tmp_path), name="alone"), rollout_nodes=1,
+                      cpus_per_node=1, ready_timeout_s=3)
+    docker_cli = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
+    proc = subprocess.run(
+        [docker_cli, "run", "--rm", "--name", f"{prefix}-alone", "--shm-size=512m",
+         "-e", f"LAUNCHER_USER={os.getuid()}:{os.getgid()}", "-v", f"{job.path}:{job.path}", IMAGE,
+         "launcher", "node", "--run-dir", str(job.path), "--role", "head"],
+        capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert re.search(r"not every node joined the Ray cluster within \d+ s: rollout: 0 of 1 "
+                     r"joined; 1 never started", proc.stdout), proc.stdout
+    assert json.loads((job.state_dir / "done.json").read_text())["status"] == 2

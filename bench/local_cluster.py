@@ -34,7 +34,7 @@ def one_run(image: str, output: str) -> dict:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in proc.stdout:
         now = time.monotonic() - started
-        if "Ray head up" in line:
+        if "Ray head up" in line:  # the head's `ray start` returned
             figures.setdefault("head_up_s", now)
         elif "all nodes joined" in line:
             figures.setdefault("joined_s", now)

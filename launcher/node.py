@@ -301,7 +301,7 @@ def ray_pids(temp_dir: Path) -> list[int]:
     return sorted(found)
 
 
-def stop_ray(temp_dir: Path, log: NodeLog | None = None, grace_s: float = 2.0) -> int:
+def stop_ray(temp_dir: Path, log: NodeLog | None = None, grace_s: float = 1.0) -> int:
     """SIGTERM, then SIGKILL after grace_s, to this node's Ray processes only."""
     pids = ray_pids(temp_dir)
     for pid in pids:
@@ -447,13 +447,15 @@ def run_head(job: JobDir, ip: str, cpus: int, gpus: float, resources: dict, temp
     address = f"{ip}:{job.cluster.port('gcs')}"
     env = ray_env(job)
     os.environ.update(env)
-    log(f"starting Ray head on {address} ({cpus} CPUs, {gpus:g} GPUs, resources {resources}, "
-        f"temp dir {temp_dir})")
-    start_ray(ray_start_args(job, "head", ip, cpus, gpus, resources, temp_dir), env, log)
+    # Published before `ray start`: workers poll the address until the GCS answers, so
+    # they join while the head's raylet and agents are still starting.
     write_atomic(state / HEAD_FILE, json.dumps({
         "address": address, "session": session, "host": socket.gethostname(), "ip": ip,
         "pid": os.getpid(), "started": time.time()}))
-    log(f"Ray head up; published {state / HEAD_FILE}")
+    log(f"starting Ray head on {address} ({cpus} CPUs, {gpus:g} GPUs, resources {resources}, "
+        f"temp dir {temp_dir}); address published in {state / HEAD_FILE}")
+    start_ray(ray_start_args(job, "head", ip, cpus, gpus, resources, temp_dir), env, log)
+    log("Ray head up")
 
     want = {role: job.cluster.expected(role) for role in ("rollout", "learner")}
     log(f"waiting for {want['rollout']} rollout and {want['learner']} learner node(s) "

@@ -98,7 +98,7 @@ needs_bash = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash
 
 
 @needs_bash
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(run_name=hostile(), image=hostile(), bind=hostile(), module=hostile(),
        env_value=hostile(), activate_name=hostile(), scratch_name=hostile(),
        runtime=st.sampled_from(["none", "apptainer"]), gpus=st.sampled_from([0, 1]))
@@ -152,7 +152,7 @@ def test_sbatch_line_values_are_refused_or_plain(name, where):
         assert f"={name}\n" in text
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(run_name=hostile(slash_ok=True))
 def test_run_dir_is_one_single_quoted_word(run_name):
     """Static view of the same property: the run dir appears once, as a single

@@ -93,6 +93,20 @@ def test_image_metadata(cpu_image):
     assert run(cpu_image, "sh", "-c", "ls /run/secrets 2>/dev/null | wc -l").stdout.strip() == "0"
 
 
+def test_launcher_code_sits_in_small_top_layers(cpu_image):
+    """A change to the launcher's own code must rebuild only small layers: every layer from
+    `COPY launcher` up is small, and the big ones (dependencies, torch) lie below it."""
+    out = docker("history", "--no-trunc", "--human=false", "--format", "{{.Size}}\t{{.CreatedBy}}",
+                 cpu_image).stdout
+    history = []  # newest layer first
+    for line in out.splitlines():
+        size, _, created_by = line.partition("\t")
+        history.append({"bytes": int(size), "by": created_by})
+    top = next(i for i, layer in enumerate(history) if "COPY launcher " in layer["by"])
+    assert all(layer["bytes"] < 5e6 for layer in history[:top + 1]), history[:top + 1]
+    assert sum(layer["bytes"] for layer in history[top + 1:]) > 1e9
+
+
 def test_launcher_on_path_for_any_user_and_home_writable(cpu_image):
     # default: the unprivileged `launcher` user
     assert run(cpu_image, "id", "-u").stdout.strip() == "1000"

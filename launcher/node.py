@@ -613,7 +613,20 @@ def run_worker(job: JobDir, role: str, ip: str | None, cpus: int, gpus: float, r
     register(job, role, temp_dir, ip=ip, state="joining", session=session)
     log(f"joining {address} as {ip} ({cpus} CPUs, {gpus:g} GPUs, resources {resources}, "
         f"temp dir {temp_dir})")
-    start_ray(ray_start_args(job, role, ip, cpus, gpus, resources, temp_dir, address), env, log)
+    args = ray_start_args(job, role, ip, cpus, gpus, resources, temp_dir, address)
+    while True:
+        try:
+            start_ray(args, env, log)
+            break
+        except RayStartFailed as exc:
+            # The head publishes its address before its own `ray start` has finished: a
+            # join that raced it is retried (after clearing what it left) until the timeout.
+            if time.monotonic() > deadline or stopper.event.is_set():
+                raise
+            log(f"{str(exc).splitlines()[0]}; retrying")
+            stop_ray(temp_dir, log)
+            if stopper.wait(1.0):
+                return 128 + signal.Signals[stopper.signal].value
     register(job, role, temp_dir, ip=ip, state="joined", session=session)
     log("joined; waiting for the head to finish")
 

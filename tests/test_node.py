@@ -173,3 +173,27 @@ def test_actor_kinds():
     assert node.actor_kind("create_executable_class.<locals>._WrappedExecutable") == "learner"
     assert node.actor_kind("PPOTorchLearner") == "learner"
     assert node.actor_kind("SomethingElse") == "other"
+
+
+def test_worker_retries_a_join_that_raced_the_head_then_leaves_at_done(job, monkeypatch):
+    """The head publishes its address before its `ray start` returns: a failed join is
+    retried; the worker then waits for the head's done marker of that session."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        address = f"127.0.0.1:{sock.getsockname()[1]}"
+        (job.state_dir / "head.json").write_text(json.dumps({"address": address, "session": "s1"}))
+        calls = []
+
+        def fake_start(args, env, log):
+            calls.append(args)
+            if len(calls) == 1:
+                raise node.RayStartFailed("ray start failed (exit 1):\nGCS not ready")
+            (job.state_dir / "done.json").write_text(json.dumps(
+                {"status": 0, "reason": "finished", "session": "s1", "time": time.time()}))
+
+        monkeypatch.setattr(node, "start_ray", fake_start)
+        status = node.run_worker(job, "rollout", "127.0.0.1", 1, 0, {"rollout_node": 1},
+                                 job.path / "t", node.NodeLog("rollout"), node.Stopper())
+    assert status == 0 and len(calls) == 2
+    assert "--address" in calls[0] and address in calls[0]

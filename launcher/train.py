@@ -424,6 +424,7 @@ def train(settings: TrainSettings, resume: str | Path | None = None, reporter=No
         config = build_config(settings, info, runners, placement)
         if not (run_dir / SPEC_FILE).exists():
             settings.write_spec(run_dir)
+        if not (run_dir / "config.json").exists():  # also for prepared cluster run dirs
             (run_dir / "config.json").write_text(
                 json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str)
             )

@@ -19,10 +19,15 @@ $(BIN)/launcher: pyproject.toml
 
 venv: $(BIN)/launcher  ## create .venv with the launcher and test tools
 
+# TensorFlow (the legacy tf2 framework) only for the tests that cover that path.
+$(VENV)/.tf-extra: $(BIN)/launcher
+	$(PIP_INSTALL) -e '.[test,tf]'
+	@touch $@
+
 train: venv  ## train PPO on CartPole-v1 locally until solved
 	$(BIN)/launcher train --env CartPole-v1
 
-test: venv  ## all tests: quick suite, then the slow end-to-end ones
+test: venv $(VENV)/.tf-extra  ## all tests, the end-to-end ones included (Docker, Slurm: see README "Tests")
 	$(BIN)/ruff check launcher tests bench
 	$(BIN)/pytest -q
 

@@ -9,7 +9,12 @@ iteration ("ITER <n> <env steps> <mean return>") for bench/solve_time.py to time
 
 import argparse
 import logging
+import os
 import sys
+
+# The same environment hygiene as the launcher: RLlib imports TensorFlow whenever it is
+# installed, which costs seconds of startup that have nothing to do with the config.
+os.environ.setdefault("RLLIB_TEST_NO_TF_IMPORT", "1")
 
 import ray
 from ray import tune

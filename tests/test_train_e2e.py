@@ -6,6 +6,7 @@ Marked slow: each test starts Ray and trains (seconds to a minute on 2 cores).
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import secrets
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import GYMNASIUM_ENV, LAUNCHER, REPO, run_launcher
+from tests.conftest import GYMNASIUM_ENV, LAUNCHER, REPO, require, run_launcher
 
 pytestmark = pytest.mark.slow
 TUTORIAL_ENV = REPO / "examples" / "custom_env.py"
@@ -153,7 +154,8 @@ def test_resume_refuses_to_change_the_experiment(tmp_path):
 
 @pytest.mark.tf
 def test_tf2_old_api_stack_trains(tmp_path):
-    pytest.importorskip("tensorflow")
+    require(importlib.util.find_spec("tensorflow") is not None,
+            "TensorFlow is not installed (pip install 'launcher[tf]')")
     proc = run_launcher("train", "--framework", "tf2", "--env", "CartPole-v0", "--stop-iters", "2",
                         "-o", str(tmp_path), "--num-env-runners", "0",
                         "--set", "train_batch_size=400")

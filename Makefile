@@ -88,7 +88,7 @@ slurm-down:  ## stop and remove the Slurm test cluster
 	$(PYTHON) tests/slurm_cluster.py down
 
 test-slurm: venv  ## Slurm: render/quoting tests, then the end-to-end jobs on the container cluster
-	$(BIN)/pytest -q tests/test_slurm_render.py tests/test_slurm_quoting.py tests/test_slurm_cli.py tests/test_slurm_e2e.py
+	$(BIN)/pytest -q tests/test_slurm_render.py tests/test_slurm_quoting.py tests/test_slurm_cli.py tests/test_slurm_script.py tests/test_slurm_e2e.py
 
 bench-slurm: venv  ## Slurm: job start -> head + 3 rollout + learner joined, vs the tutorial's fixed sleeps
 	$(BIN)/python bench/slurm_join.py

@@ -1,0 +1,127 @@
+"""The job script's control flow, run for real under bash with stub srun / launcher /
+scontrol: the time-limit warning is forwarded and leads to a requeue, scancel's TERM
+checkpoints but does not requeue, a failing rollout step stops the head at once.
+(The same flows run on the Slurm container cluster in test_slurm_e2e.py; these take
+seconds.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from launcher.site import SiteProfile
+from launcher.slurm import job_options, render
+
+SRUN = """#!/bin/bash
+while [ $# -gt 0 ] && [ "$1" != bash ]; do shift; done
+SLURM_NODEID=0 SLURM_CPUS_PER_TASK=2 exec "$@"
+"""
+
+# `launcher node` stand-in: behaviour per role from STUB_HEAD / STUB_ROLLOUT / STUB_LEARNER:
+#   ok: exit 0 at once; fail: exit 3 at once;
+#   serve: run until a signal (USR1 / TERM: "checkpoint", exit 75) or 60 s
+LAUNCHER = """#!/bin/bash
+role=
+while [ $# -gt 0 ]; do [ "$1" = --role ] && role=$2; shift; done
+var="STUB_${role^^}"
+behaviour=${!var:-ok}
+events="$STUB_DIR/events"
+echo "$role start" >> "$events"
+case "$behaviour" in
+  ok) exit 0 ;;
+  fail) echo "$role fail" >> "$events"; exit 3 ;;
+  serve)
+    trap 'echo "$role USR1" >> "$events"; exit 75' USR1
+    trap 'echo "$role TERM" >> "$events"; exit 75' TERM
+    for _ in $(seq 1 600); do sleep 0.1; done
+    exit 0 ;;
+esac
+"""
+
+SCONTROL = """#!/bin/bash
+echo "scontrol $*" >> "$STUB_DIR/events"
+"""
+
+
+def start(tmp_path: Path, gpus: int, **behaviour: str) -> subprocess.Popen:
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    for name, text in (("srun", SRUN), ("launcher", LAUNCHER), ("scontrol", SCONTROL)):
+        (stubs / name).write_text(text)
+        (stubs / name).chmod(0o755)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    script = run_dir / "job.sh"
+    script.write_text(render(job_options(SiteProfile(), {"nodes": 2, "gpus": gpus,
+                                                         "cpus_per_node": 2}), run_dir))
+    env = {"PATH": f"{stubs}:/usr/bin:/bin", "STUB_DIR": str(tmp_path), "SLURM_JOB_ID": "7",
+           "HOME": str(tmp_path), "TMPDIR": str(tmp_path / "tmp"),
+           **{f"STUB_{role.upper()}": how for role, how in behaviour.items()}}
+    return subprocess.Popen(["bash", str(script)], cwd=run_dir, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def events(tmp_path: Path) -> list[str]:
+    path = tmp_path / "events"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def wait_started(tmp_path: Path, roles: int, timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if sum(e.endswith(" start") for e in events(tmp_path)) >= roles:
+            time.sleep(0.3)  # let the stubs install their traps
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"stubs did not start: {events(tmp_path)}")
+
+
+def finish(proc: subprocess.Popen, timeout_s: float = 60) -> tuple[int, str]:
+    out, _ = proc.communicate(timeout=timeout_s)
+    return proc.returncode, out
+
+
+def test_time_limit_warning_is_forwarded_and_the_job_requeues(tmp_path):
+    proc = start(tmp_path, gpus=1, head="serve", rollout="ok", learner="ok")
+    wait_started(tmp_path, 3)
+    os.kill(proc.pid, signal.SIGUSR1)
+    code, out = finish(proc)
+    assert code == 0, out
+    ev = events(tmp_path)
+    assert "head USR1" in ev
+    assert "scontrol requeue 7" in ev, (ev, out)
+    assert "requeueing job 7" in out
+
+
+def test_scancel_term_checkpoints_but_does_not_requeue(tmp_path):
+    proc = start(tmp_path, gpus=0, head="serve", rollout="ok")
+    wait_started(tmp_path, 2)
+    os.kill(proc.pid, signal.SIGTERM)
+    code, out = finish(proc)
+    ev = events(tmp_path)
+    assert code == 75 and "head TERM" in ev, (code, out, ev)
+    assert not any(e.startswith("scontrol requeue") for e in ev), ev
+    assert "launcher submit --resume" in out
+
+
+def test_a_failing_rollout_step_stops_the_head_at_once(tmp_path):
+    started = time.monotonic()
+    proc = start(tmp_path, gpus=1, head="serve", rollout="fail", learner="ok")
+    code, out = finish(proc)
+    assert time.monotonic() - started < 20, "the head should not wait out its timeout"
+    assert code != 0, out  # the head was stopped (the real one checkpoints: 75)
+    assert "a rollout/learner step failed (status 3)" in out
+    assert "head TERM" in events(tmp_path)
+    assert not any(e.startswith("scontrol requeue") for e in events(tmp_path))
+
+
+@pytest.mark.parametrize("gpus", [0, 1])
+def test_success_is_the_heads_status(tmp_path, gpus):
+    proc = start(tmp_path, gpus=gpus, head="ok", rollout="ok", learner="ok")
+    code, out = finish(proc)
+    assert code == 0 and "head finished with status 0" in out, out

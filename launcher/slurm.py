@@ -1,4 +1,5 @@
-"""Slurm jobs: render slurm/job.sh.j2 from typed parameters, and talk to Slurm.
+"""Slurm jobs: render the job template (slurm/job.sh.j2, which is
+launcher/templates/slurm-job.sh.j2) from typed parameters, and talk to Slurm.
 
 Rendering: `JobOptions` (flags > site profile > defaults, all validated) plus a run
 directory prepared by launcher/jobdir.py become one bash script. With `gpus > 0` it is
@@ -45,15 +46,16 @@ ACTIVE_STATES = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", 
 JOB_ID = re.compile(r"^\d+(\+\d+)?$")
 
 
-def template_dirs() -> list[Path]:
-    """Where job templates live: $LAUNCHER_SLURM_TEMPLATES, the checkout's slurm/,
-    or the copy installed with the package."""
-    dirs = []
-    if os.environ.get("LAUNCHER_SLURM_TEMPLATES"):
-        dirs.append(Path(os.environ["LAUNCHER_SLURM_TEMPLATES"]))
-    here = Path(__file__).resolve().parent
-    dirs += [here.parent / "slurm", here / "templates" / "slurm"]
-    return [d for d in dirs if (d / "job.sh.j2").is_file()]
+TEMPLATE = "slurm-job.sh.j2"  # in launcher/templates/ (slurm/job.sh.j2 links to it)
+
+
+def template_path() -> Path:
+    """The job template: $LAUNCHER_SLURM_TEMPLATE (a site's own copy), else the one
+    installed with the package."""
+    custom = os.environ.get("LAUNCHER_SLURM_TEMPLATE")
+    if custom:
+        return Path(custom).expanduser()
+    return Path(__file__).resolve().parent / "templates" / TEMPLATE
 
 
 # --- what a job asks for -----------------------------------------------------------------
@@ -218,17 +220,17 @@ def render(options: JobOptions, run_dir: str | Path) -> str:
     from launcher.train import EXIT_INTERRUPTED
 
     options.validate()
-    dirs = template_dirs()
-    if not dirs:
-        raise UserError("the Slurm job templates (slurm/job.sh.j2) are missing from this "
-                        "installation; set LAUNCHER_SLURM_TEMPLATES to their folder")
+    template = template_path()
+    if not template.is_file():
+        raise UserError(f"the Slurm job template {template} is missing (a broken installation, "
+                        "or LAUNCHER_SLURM_TEMPLATE pointing nowhere)")
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
+        loader=jinja2.FileSystemLoader(str(template.parent)),
         undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
     )
     env.filters["q"] = lambda value: shlex.quote(str(value))
     run_dir = check_path_text(str(run_dir), "the run directory")
-    return env.get_template("job.sh.j2").render(
+    return env.get_template(template.name).render(
         version=__version__,
         job_name=options.job_name, time=options.time, signal_s=options.signal_s,
         components=options.components(), hetjob=options.hetjob,

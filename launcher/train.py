@@ -19,6 +19,7 @@ import re
 import shutil
 import signal
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -117,6 +118,9 @@ def prepare_run_dir(settings: TrainSettings) -> Path:
 def hyperparameters(settings: TrainSettings, family: str) -> dict[str, Any]:
     """Presets for the algorithm and env family, overridden by the user's config."""
     merged = presets.preset(settings.algo, family)
+    if settings.framework == "tf2" and "train_batch_size_per_learner" in merged:
+        # The presets are written for the new API stack; the old one (tf2) names it so.
+        merged["train_batch_size"] = merged.pop("train_batch_size_per_learner")
     merged.update(settings.config)
     return merged
 
@@ -358,11 +362,15 @@ def default_stop(settings: TrainSettings, info: envs.EnvInfo) -> None:
             settings.stop.reward = float(info.reward_threshold)
 
 
-def check(settings: TrainSettings) -> envs.EnvInfo:
+def check(settings: TrainSettings, validate_keys: bool = True) -> envs.EnvInfo:
     """Validate everything that can be checked before Ray starts, and fill in the
     default stop criteria. `launcher submit` / `launcher local` call this too, so a
-    bad input fails before anything is submitted or started."""
+    bad input fails before anything is submitted or started.
+
+    `validate_keys=False` skips the RLlib-key check (which imports RLlib, ~3 s) when
+    the user set no keys: the presets are checked by the test suite."""
     settings.validate()
+    quiet_libraries()
     check_framework(settings.framework)
     info = envs.probe(settings.env, settings.env_config)
     algorithms.check_action_space(settings.algo, info.action_space)
@@ -375,12 +383,17 @@ def check(settings: TrainSettings) -> envs.EnvInfo:
                 f"--num-gpus {settings.num_gpus:g} asks for more GPUs than this machine has "
                 f"({visible_gpus()})"
             )
-    # Validate hyperparameter keys now: a typo must not cost a Ray start.
-    build_config(settings, info, 0, {})
+    if validate_keys:  # a typo or an inconsistent setting must not cost a Ray start
+        config = build_config(settings, info, 0, {})
+        try:
+            config.validate()
+        except ValueError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise UserError(f"invalid {settings.algo} config: {first}") from None
     return info
 
 
-def prepare(settings: TrainSettings, resume=None, run_dir=None):
+def prepare(settings: TrainSettings, resume=None, run_dir=None, validate_keys: bool = True):
     """Everything before Ray: validate, probe the env, pick the run dir.
 
     `resume`: continue that run dir from its last checkpoint (error if it has none).
@@ -391,7 +404,7 @@ def prepare(settings: TrainSettings, resume=None, run_dir=None):
         run_dir = Path(resume)
         if not checkpoints(run_dir):
             raise UserError(f"no checkpoint in {run_dir} to resume from")
-    info = check(settings)
+    info = check(settings, validate_keys)
     if run_dir is not None:
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -410,11 +423,18 @@ def train(settings: TrainSettings, resume: str | Path | None = None, reporter=No
     (and resumes it when it already holds checkpoints). Neither: a new run dir.
     """
     started = time.monotonic()
-    info, run_dir, resume = prepare(settings, resume, run_dir)
-    quiet_libraries()
     import ray
 
+    # Startup: with no user keys to validate, RLlib is imported in a thread while Ray's
+    # processes start (both take seconds; the import is CPU, the start mostly waiting).
+    overlap = not settings.config and not ray.is_initialized()
+    info, run_dir, resume = prepare(settings, resume, run_dir, validate_keys=not overlap)
+    importer = threading.Thread(target=algorithms.config_class, args=(settings.algo,), daemon=True)
+    if overlap:
+        importer.start()
     resources = start_ray(settings)
+    if overlap:
+        importer.join()
     try:
         if settings.place_on_cluster_roles:
             runners, placement = placement_for(settings, resources)

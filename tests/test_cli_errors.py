@@ -98,3 +98,9 @@ def test_tf2_without_tensorflow(capsys, tmp_path, monkeypatch):
                         lambda name, *a: None if name == "tensorflow" else real(name, *a))
     code, _, err = call_cli(capsys, "train", "-o", str(tmp_path), "--framework", "tf2")
     assert_one_line_error(code, err, "needs TensorFlow", "launcher[tf]")
+
+
+def test_inconsistent_rllib_settings_are_refused_before_ray(capsys, tmp_path):
+    code, _, err = call_cli(capsys, "train", "-o", str(tmp_path), "--set",
+                            "train_batch_size_per_learner=100", "--set", "minibatch_size=500")
+    assert_one_line_error(code, err, "invalid PPO config", "minibatch_size")

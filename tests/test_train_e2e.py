@@ -158,7 +158,7 @@ def test_tf2_old_api_stack_trains(tmp_path):
             "TensorFlow is not installed (pip install 'launcher[tf]')")
     proc = run_launcher("train", "--framework", "tf2", "--env", "CartPole-v0", "--stop-iters", "2",
                         "-o", str(tmp_path), "--num-env-runners", "0",
-                        "--set", "train_batch_size=400")
+                        "--set", "train_batch_size=1000")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = progress_rows(only_run_dir(tmp_path))
     assert len(rows) == 2 and float(rows[-1]["episode_return_mean"]) > 0

@@ -6,7 +6,10 @@ line on stderr and exit status 2, without a traceback.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +67,14 @@ TRAIN_HELP = {
 
 
 def train_options(
-    algo: str | None, env: str | None, framework: str | None, config_file: Path | None,
-    sets: list[str] | None, env_config: list[str] | None, stop_iters: int | None,
-    stop_timesteps: int | None, stop_reward: float | None, stop_time: float | None,
-    num_cpus: int | None, num_gpus: float | None, num_env_runners: int | None,
-    local_mode: bool | None, seed: int | None, output: Path | None, name: str | None,
-    checkpoint_every: int | None, address: str | None,
+    *, algo: str | None = None, env: str | None = None, framework: str | None = None,
+    config_file: Path | None = None, sets: list[str] | None = None,
+    env_config: list[str] | None = None, stop_iters: int | None = None,
+    stop_timesteps: int | None = None, stop_reward: float | None = None,
+    stop_time: float | None = None, num_cpus: int | None = None, num_gpus: float | None = None,
+    num_env_runners: int | None = None, local_mode: bool | None = None, seed: int | None = None,
+    output: Path | None = None, name: str | None = None, checkpoint_every: int | None = None,
+    address: str | None = None,
 ) -> dict[str, Any]:
     """Merge: defaults < experiment file < flags. Returns a TrainSettings dict."""
     from launcher.experiment import load_experiment
@@ -98,50 +103,92 @@ def train_options(
     return data
 
 
+# The training options, declared once. `train`, `local`, `prepare`, `submit` and `render`
+# take them; @with_training_options appends them to a command's own options and hands
+# the command the merged settings dict as `training`.
+TRAINING_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "algo": (str | None, typer.Option(None, "--algo", "--run", help=TRAIN_HELP["algo"])),
+    "env": (str | None, typer.Option(None, "--env", "--name-env", help=TRAIN_HELP["env"])),
+    "framework": (str | None, typer.Option(None, "--framework",
+                                              help="torch (default) or tf2 (legacy).")),
+    "config_file": (Path | None, typer.Option(None, "--config", "-f", help=TRAIN_HELP["config"])),
+    "sets": (list[str] | None, typer.Option(None, "--set",
+                                               help="RLlib setting key=value (repeatable).")),
+    "env_config": (list[str] | None, typer.Option(
+        None, "--env-config", help="Env constructor argument key=value (repeatable).")),
+    "stop_iters": (int | None, typer.Option(None, "--stop-iters", help="Stop after N iterations.")),
+    "stop_timesteps": (int | None, typer.Option(None, "--stop-timesteps",
+                                                   help="Stop after N env steps.")),
+    "stop_reward": (float | None, typer.Option(None, "--stop-reward",
+                                                  help="Stop at this mean return.")),
+    "stop_time": (float | None, typer.Option(None, "--stop-time", help="Stop after N seconds.")),
+    "num_cpus": (int | None, typer.Option(None, "--num-cpus", help="CPUs for Ray (default: all).")),
+    "num_gpus": (float | None, typer.Option(None, "--num-gpus",
+                                               help="GPUs for the learner (default 0).")),
+    "num_env_runners": (int | None, typer.Option(
+        None, "--num-env-runners", help="Remote env runners (default: fit the CPUs; on a "
+                                        "cluster one per rollout CPU).")),
+    "local_mode": (bool, typer.Option(False, "--local-mode", help="One core, no remote workers.")),
+    "seed": (int | None, typer.Option(None, "--seed", help="Random seed.")),
+    "output": (Path | None, typer.Option(None, "--output", "-o",
+                                            help="Results root (./ray_results; on a cluster: "
+                                                 "shared storage).")),
+    "name": (str | None, typer.Option(None, "--name",
+                                         help="Run directory name (default: algo_env_time).")),
+    "checkpoint_every": (int | None, typer.Option(
+        None, "--checkpoint-every", help="Iterations between checkpoints (10; 0 = final only).")),
+    "address": (str | None, typer.Option(None, "--address", envvar="RAY_ADDRESS",
+                                            help="Join a running Ray cluster instead of starting one.")),
+}
+# A cluster job sizes Ray from its nodes: these belong to `launcher train` only.
+LOCAL_ONLY = ("num_cpus", "num_gpus", "local_mode", "address")
+
+
+def with_training_options(exclude: tuple[str, ...] = ()):
+    """Append TRAINING_OPTIONS (less `exclude`) to a command; it receives `training`."""
+
+    def decorate(command):
+        hints = typing.get_type_hints(command)
+        own = [p.replace(annotation=hints.get(p.name, p.annotation))
+               for p in inspect.signature(command).parameters.values() if p.name != "training"]
+        added = {name: spec for name, spec in TRAINING_OPTIONS.items() if name not in exclude}
+        extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                   annotation=annotation)
+                 for name, (annotation, default) in added.items()]
+
+        @functools.wraps(command)
+        def wrapper(*args, **kwargs):
+            given = {name: kwargs.pop(name) for name in added if name in kwargs}
+            return command(*args, training=train_options(**given), **kwargs)
+
+        wrapper.__signature__ = inspect.Signature(own + extra)
+        wrapper.__annotations__ = {p.name: p.annotation for p in own + extra}
+        del wrapper.__wrapped__  # Typer must read the signature above, not the command's
+        return wrapper
+
+    return decorate
+
+
 # --- train -------------------------------------------------------------------------------
 @app.command()
+@with_training_options()
 def train(
-    algo: str = typer.Option(None, "--algo", "--run", help=TRAIN_HELP["algo"]),
-    env: str = typer.Option(None, "--env", "--name-env", help=TRAIN_HELP["env"]),
-    framework: str = typer.Option(None, "--framework", help="torch (default) or tf2 (legacy)."),
-    config_file: Path = typer.Option(None, "--config", "-f", help=TRAIN_HELP["config"]),
-    sets: list[str] = typer.Option(None, "--set", help="RLlib setting key=value (repeatable)."),
-    env_config: list[str] = typer.Option(None, "--env-config",
-                                         help="Env constructor argument key=value (repeatable)."),
-    stop_iters: int = typer.Option(None, "--stop-iters", help="Stop after N iterations."),
-    stop_timesteps: int = typer.Option(None, "--stop-timesteps", help="Stop after N env steps."),
-    stop_reward: float = typer.Option(None, "--stop-reward", help="Stop at this mean return."),
-    stop_time: float = typer.Option(None, "--stop-time", help="Stop after N seconds."),
-    num_cpus: int = typer.Option(None, "--num-cpus", help="CPUs for Ray (default: all)."),
-    num_gpus: float = typer.Option(None, "--num-gpus", help="GPUs for the learner (default 0)."),
-    num_env_runners: int = typer.Option(None, "--num-env-runners",
-                                        help="Remote env runners (default: fit the CPUs)."),
-    local_mode: bool = typer.Option(False, "--local-mode", help="One core, no remote workers."),
-    seed: int = typer.Option(None, "--seed", help="Random seed."),
-    output: Path = typer.Option(None, "--output", "-o", help="Results root (./ray_results)."),
-    name: str = typer.Option(None, "--name", help="Run directory name (default: algo_env_time)."),
-    checkpoint_every: int = typer.Option(None, "--checkpoint-every",
-                                         help="Iterations between checkpoints (10; 0 = final only)."),
-    address: str = typer.Option(None, "--address", envvar="RAY_ADDRESS",
-                                help="Join a running Ray cluster instead of starting one."),
+    training: dict[str, Any],
     resume: Path = typer.Option(None, "--resume", help="Continue RUN_DIR from its last checkpoint."),
 ) -> None:
     """Train an agent. With no options: PPO on CartPole-v1 until it is solved."""
-    from launcher import train as training
+    from launcher import train as trainer
     from launcher.progress import Reporter
     from launcher.settings import TrainSettings
 
-    data = train_options(algo, env, framework, config_file, sets, env_config, stop_iters,
-                         stop_timesteps, stop_reward, stop_time, num_cpus, num_gpus,
-                         num_env_runners, local_mode, seed, output, name, checkpoint_every,
-                         address)
+    data = training
     if resume is not None:
-        settings = training.resume_settings(resume, data_overrides_for_resume(data))
+        settings = trainer.resume_settings(resume, data_overrides_for_resume(data))
     else:
         settings = TrainSettings.from_dict(data, where="the training options")
-    summary = training.train(settings, resume=resume, reporter=Reporter())
+    summary = trainer.train(settings, resume=resume, reporter=Reporter())
     if summary.interrupted:
-        raise typer.Exit(training.EXIT_INTERRUPTED)
+        raise typer.Exit(trainer.EXIT_INTERRUPTED)
 
 
 def data_overrides_for_resume(data: dict[str, Any]) -> dict[str, Any]:
@@ -210,7 +257,9 @@ def node(
 
 
 @app.command()
+@with_training_options(exclude=LOCAL_ONLY)
 def local(
+    training: dict[str, Any],
     nodes: int = typer.Option(2, "--nodes", help="Rollout containers (env runners)."),
     gpus: int = typer.Option(0, "--gpus", help="GPUs for a learner container (0 = no learner "
                              "container; without NVIDIA GPUs on the host: a CPU learner)."),
@@ -226,24 +275,6 @@ def local(
                                "(default launcher-local-<job id>)."),
     ready_timeout: float = typer.Option(120, "--ready-timeout", help="Seconds for every node "
                                         "to join."),
-    algo: str = typer.Option(None, "--algo", "--run", help=TRAIN_HELP["algo"]),
-    env: str = typer.Option(None, "--env", "--name-env", help=TRAIN_HELP["env"]),
-    framework: str = typer.Option(None, "--framework", help="torch (default) or tf2 (legacy)."),
-    config_file: Path = typer.Option(None, "--config", "-f", help=TRAIN_HELP["config"]),
-    sets: list[str] = typer.Option(None, "--set", help="RLlib setting key=value (repeatable)."),
-    env_config: list[str] = typer.Option(None, "--env-config",
-                                         help="Env constructor argument key=value (repeatable)."),
-    stop_iters: int = typer.Option(None, "--stop-iters", help="Stop after N iterations."),
-    stop_timesteps: int = typer.Option(None, "--stop-timesteps", help="Stop after N env steps."),
-    stop_reward: float = typer.Option(None, "--stop-reward", help="Stop at this mean return."),
-    stop_time: float = typer.Option(None, "--stop-time", help="Stop after N seconds."),
-    num_env_runners: int = typer.Option(None, "--num-env-runners",
-                                        help="Env runners (default: one per rollout CPU)."),
-    seed: int = typer.Option(None, "--seed", help="Random seed."),
-    output: Path = typer.Option(None, "--output", "-o", help="Results root (./ray_results)."),
-    name: str = typer.Option(None, "--name", help="Run directory name (default: algo_env_time)."),
-    checkpoint_every: int = typer.Option(None, "--checkpoint-every",
-                                         help="Iterations between checkpoints (10; 0 = final only)."),
     resume: Path = typer.Option(None, "--resume", help="Continue RUN_DIR (same topology) from "
                                 "its last checkpoint."),
 ) -> None:
@@ -256,9 +287,7 @@ def local(
     from launcher.local import LocalOptions, run_local
     from launcher.settings import TrainSettings
 
-    data = train_options(algo, env, framework, config_file, sets, env_config, stop_iters,
-                         stop_timesteps, stop_reward, stop_time, None, None, num_env_runners,
-                         None, seed, output, name, checkpoint_every, None)
+    data = training
     opts = LocalOptions(nodes=nodes, gpus=gpus, cpus_per_node=cpus_per_node, memory=memory,
                         shm_size=shm_size, image=image, keep=keep, prefix=prefix,
                         ready_timeout_s=ready_timeout)
@@ -272,7 +301,9 @@ def local(
 
 
 @app.command()
+@with_training_options(exclude=LOCAL_ONLY)
 def prepare(
+    training: dict[str, Any],
     nodes: int = typer.Option(0, "--nodes", help="Rollout nodes (0: the head runs the env runners)."),
     gpus: float = typer.Option(0, "--gpus", help="GPUs of a learner node (0 = no learner node)."),
     cpus_per_node: int = typer.Option(None, "--cpus-per-node", help="CPUs per node (default: "
@@ -280,33 +311,13 @@ def prepare(
     job_name: str = typer.Option(None, "--job-name", help="Job name (default: the run dir name)."),
     ready_timeout: float = typer.Option(180, "--ready-timeout", help="Seconds for every node "
                                         "to join."),
-    algo: str = typer.Option(None, "--algo", "--run", help=TRAIN_HELP["algo"]),
-    env: str = typer.Option(None, "--env", "--name-env", help=TRAIN_HELP["env"]),
-    framework: str = typer.Option(None, "--framework", help="torch (default) or tf2 (legacy)."),
-    config_file: Path = typer.Option(None, "--config", "-f", help=TRAIN_HELP["config"]),
-    sets: list[str] = typer.Option(None, "--set", help="RLlib setting key=value (repeatable)."),
-    env_config: list[str] = typer.Option(None, "--env-config",
-                                         help="Env constructor argument key=value (repeatable)."),
-    stop_iters: int = typer.Option(None, "--stop-iters", help="Stop after N iterations."),
-    stop_timesteps: int = typer.Option(None, "--stop-timesteps", help="Stop after N env steps."),
-    stop_reward: float = typer.Option(None, "--stop-reward", help="Stop at this mean return."),
-    stop_time: float = typer.Option(None, "--stop-time", help="Stop after N seconds."),
-    num_env_runners: int = typer.Option(None, "--num-env-runners",
-                                        help="Env runners (default: one per rollout CPU)."),
-    seed: int = typer.Option(None, "--seed", help="Random seed."),
-    output: Path = typer.Option(None, "--output", "-o", help="Results root (./ray_results)."),
-    name: str = typer.Option(None, "--name", help="Run directory name (default: algo_env_time)."),
-    checkpoint_every: int = typer.Option(None, "--checkpoint-every",
-                                         help="Iterations between checkpoints (10; 0 = final only)."),
 ) -> None:
     """Prepare a cluster job's run directory (spec.yaml, cluster.yaml, a private token) for
     `launcher node`, and print its path. For nodes started by hand, e.g. one `docker run`."""
     from launcher.jobdir import prepare_job
     from launcher.settings import TrainSettings
 
-    data = train_options(algo, env, framework, config_file, sets, env_config, stop_iters,
-                         stop_timesteps, stop_reward, stop_time, None, None, num_env_runners,
-                         None, seed, output, name, checkpoint_every, None)
+    data = training
     settings = TrainSettings.from_dict(data, where="the training options")
     job = prepare_job(settings, rollout_nodes=nodes, learner_gpus=gpus, cpus_per_node=cpus_per_node,
                       job_name=job_name, ready_timeout_s=ready_timeout)
@@ -365,8 +376,10 @@ SLURM_HELP = {
 }
 
 
+@with_training_options(exclude=LOCAL_ONLY)
 def job_command(
     ctx: typer.Context,
+    training: dict[str, Any],
     nodes: int = typer.Option(None, "--nodes", "-N", help=SLURM_HELP["nodes"] + " [default: 1]"),
     gpus: int = typer.Option(None, "--gpus", help=SLURM_HELP["gpus"] + " [default: 0]"),
     cpus_per_node: int = typer.Option(None, "--cpus-per-node", help=SLURM_HELP["cpus"]),
@@ -402,34 +415,13 @@ def job_command(
                                  help="Write the run dir and job script; print the sbatch command."),
     resume: Path = typer.Option(None, "--resume",
                                 help="Submit RUN_DIR again; it continues from its last checkpoint."),
-    algo: str = typer.Option(None, "--algo", "--run", help=TRAIN_HELP["algo"]),
-    env: str = typer.Option(None, "--env", "--name-env", help=TRAIN_HELP["env"]),
-    framework: str = typer.Option(None, "--framework", help="torch (default) or tf2 (legacy)."),
-    config_file: Path = typer.Option(None, "--config", "-f", help=TRAIN_HELP["config"]),
-    sets: list[str] = typer.Option(None, "--set", help="RLlib setting key=value (repeatable)."),
-    env_config: list[str] = typer.Option(None, "--env-config",
-                                         help="Env constructor argument key=value (repeatable)."),
-    stop_iters: int = typer.Option(None, "--stop-iters", help="Stop after N iterations."),
-    stop_timesteps: int = typer.Option(None, "--stop-timesteps", help="Stop after N env steps."),
-    stop_reward: float = typer.Option(None, "--stop-reward", help="Stop at this mean return."),
-    stop_time: float = typer.Option(None, "--stop-time", help="Stop after N seconds."),
-    num_env_runners: int = typer.Option(None, "--num-env-runners",
-                                        help="Env runners (default: one per rollout CPU)."),
-    seed: int = typer.Option(None, "--seed", help="Random seed."),
-    output: Path = typer.Option(None, "--output", "-o",
-                                help="Results root on shared storage (./ray_results)."),
-    name: str = typer.Option(None, "--name", help="Run directory name (default: algo_env_time)."),
-    checkpoint_every: int = typer.Option(None, "--checkpoint-every",
-                                         help="Iterations between checkpoints (10; 0 = final only)."),
 ) -> None:
     from launcher import slurm as slurm_jobs
 
     rendering = ctx.info_name == "render"
     if rendering and dry_run:
         raise UserError("`launcher render` never submits; --dry-run belongs to `launcher submit`")
-    data = train_options(algo, env, framework, config_file, sets, env_config, stop_iters,
-                         stop_timesteps, stop_reward, stop_time, None, None, num_env_runners,
-                         None, seed, output, name, checkpoint_every, None)
+    data = training
     flags = {
         "nodes": nodes, "gpus": gpus, "cpus_per_node": cpus_per_node, "time": time_limit,
         "partition": partition, "account": account, "qos": qos,

@@ -160,9 +160,9 @@ def test_cli_framework_reaches_the_translation(tmp_path):
     from launcher.cli import train_options
 
     path = write(tmp_path, {"env": "CartPole-v1", "train_batch_size": 500})
-    data = train_options("PPO", None, "tf2", path, ["sgd_minibatch_size=64"], None, *[None] * 13)
+    data = train_options(algo="PPO", framework="tf2", config_file=path, sets=["sgd_minibatch_size=64"])
     assert data["config"] == {"train_batch_size": 500, "minibatch_size": 64}
-    data = train_options("PPO", None, None, path, ["train_batch_size=64"], None, *[None] * 13)
+    data = train_options(algo="PPO", config_file=path, sets=["train_batch_size=64"])
     assert data["config"] == {"train_batch_size_per_learner": 64}
 
 

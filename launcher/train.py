@@ -128,6 +128,7 @@ def hyperparameters(settings: TrainSettings, family: str) -> dict[str, Any]:
 def build_config(settings: TrainSettings, info: envs.EnvInfo, runners: int, placement: dict):
     """The RLlib AlgorithmConfig for these settings (no Ray needed)."""
     config = algorithms.config_class(settings.algo)()
+    quiet_libraries()  # after RLlib's import, which sets its own log levels
     if settings.framework == "tf2":
         config.api_stack(enable_rl_module_and_learner=False, enable_env_runner_and_connector_v2=False)
     config.framework(settings.framework)

@@ -322,12 +322,14 @@ class StopSignals:
     """SIGTERM / SIGUSR1 (Slurm's warning before the time limit) / SIGINT: finish the
     current iteration, checkpoint, exit. A second SIGINT stops at once."""
 
-    def __init__(self):
-        self.received: str | None = None
+    def __init__(self, signals=(signal.SIGTERM, signal.SIGUSR1, signal.SIGINT),
+                 received: str | None = None):
+        self.signals = signals
+        self.received = received
         self._previous = {}
 
     def __enter__(self):
-        for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
+        for sig in self.signals:
             self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
@@ -449,16 +451,20 @@ def train(settings: TrainSettings, resume: str | Path | None = None, reporter=No
             (run_dir / "config.json").write_text(
                 json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str)
             )
-        algo = config.build_algo()
+        # Slurm's time-limit warning may come while the algorithm builds: keep it for
+        # the loop, which then checkpoints after its first iteration and exits 75.
+        with StopSignals(signals=(signal.SIGUSR1,)) as early:
+            algo = config.build_algo()
         try:
-            return _loop(settings, algo, run_dir, resume, reporter, started)
+            return _loop(settings, algo, run_dir, resume, reporter, started, early.received)
         finally:
             algo.stop()
     finally:
         ray.shutdown()
 
 
-def _loop(settings, algo, run_dir: Path, resume, reporter, started: float) -> RunSummary:
+def _loop(settings, algo, run_dir: Path, resume, reporter, started: float,
+          received: str | None = None) -> RunSummary:
     log = RunLog(run_dir)
     summary = RunSummary(run_dir=run_dir)
     prior_train_s = 0.0
@@ -478,7 +484,7 @@ def _loop(settings, algo, run_dir: Path, resume, reporter, started: float) -> Ru
         reporter.start(settings, run_dir, algo.iteration)
     loop_start = time.monotonic()
     last_saved = algo.iteration
-    with StopSignals() as signals:
+    with StopSignals(received=received) as signals:
         while True:
             result = algo.train()
             train_s = prior_train_s + time.monotonic() - loop_start

@@ -200,3 +200,30 @@ def test_address_joins_a_running_ray_cluster(tmp_path):
         head.terminate()
         head.wait(timeout=90)
         shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def test_sigusr1_while_the_algorithm_builds_is_not_lost(tmp_path):
+    """Slurm's time-limit warning can come before the first iteration: the run still
+    checkpoints after its first iteration and exits 75 (requeue)."""
+    env_file = tmp_path / "slow_env.py"
+    # The env signals its own process while RLlib builds the algorithm (first construction
+    # inside Ray's build, after the launcher's probe), so the timing is exact.
+    env_file.write_text(GYMNASIUM_ENV + '''
+
+import os, signal
+BUILT = []
+
+
+class SignalOnBuild(GuessEnv):
+    def __init__(self, config=None):
+        super().__init__(config)
+        BUILT.append(1)
+        if len(BUILT) == 2:  # 1: the launcher's probe; 2: RLlib's build
+            os.kill(os.getpid(), signal.SIGUSR1)
+''')
+    proc = run_launcher("train", "--env", f"{env_file}:SignalOnBuild", "--stop-iters", "20",
+                        "-o", str(tmp_path), "--name", "run", *SMALL_PPO)
+    assert proc.returncode == 75, proc.stdout + proc.stderr
+    assert "stopped by SIGUSR1" in proc.stdout
+    assert len(progress_rows(tmp_path / "run")) == 1
+    assert (tmp_path / "run" / "checkpoints" / "checkpoint_000001").is_dir()

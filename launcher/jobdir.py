@@ -224,7 +224,7 @@ def prepare_job(
     settings.num_learners = 1 if has_learner else 0
     settings.num_gpus = learner_gpus if has_learner else 0
     settings.address = None  # the head sets it at run time
-    training.check(settings)
+    training.check(settings, validate_keys=bool(settings.config))  # presets: checked by tests
 
     if run_dir is None:
         run_dir = training.prepare_run_dir(settings)

@@ -468,7 +468,7 @@ def plan(data: dict[str, Any], flags: dict[str, Any], site_path: str | Path | No
             settings.place_on_cluster_roles = True
             settings.num_learners = 1 if options.hetjob else 0
             settings.num_gpus = 0 if options.learner_on_cpu else options.gpus
-            training.check(settings)
+            training.check(settings, validate_keys=bool(settings.config))
             run_dir = Path(settings.output).expanduser().resolve() / training.run_dir_name(settings)
         if job_name is None:
             options.job_name = default_job_name(run_dir)

@@ -1,22 +1,36 @@
-"""Every preset is a valid RLlib config: `launcher train` trusts them without checking
-(so that RLlib can be imported while Ray starts)."""
+"""Every preset is a valid, consistent RLlib config. `launcher train`, `local` and `submit`
+trust the presets without importing RLlib when the user set no keys of their own (RLlib's
+import costs seconds), so this test is what stands behind them."""
 
 from __future__ import annotations
 
 import pytest
 
-from launcher import algorithms, train
+from launcher import algorithms, envs, train
 from launcher.presets import PRESETS
+from launcher.settings import TrainSettings
+from tests.conftest import GYMNASIUM_ENV
+
+FAMILY_ENVS = {("SAC", "classic"): "Pendulum-v1", ("DQN", "classic"): "CartPole-v1"}
+
+
+@pytest.fixture(scope="module")
+def default_family_env(tmp_path_factory):
+    path = tmp_path_factory.mktemp("env") / "guess.py"
+    path.write_text(GYMNASIUM_ENV)
+    return f"{path}:GuessEnv"
 
 
 @pytest.mark.parametrize("algo, family", sorted(PRESETS))
-def test_preset_keys_are_valid_rllib_settings(algo, family):
-    hyper = dict(PRESETS[(algo, family)])
-    hyper.pop("num_env_runners", None)  # a launcher preference, sized at run time
-    config = algorithms.config_class(algo)()
-    train.apply_hyperparameters(config, hyper, f"preset {algo}/{family}")
-    for key, value in hyper.items():
-        if key in vars(config) or f"_{key}" in vars(config):
+def test_preset_builds_a_config_rllib_validates(algo, family, default_family_env):
+    env = FAMILY_ENVS.get((algo, family), "CartPole-v1") if family == "classic" else default_family_env
+    settings = TrainSettings(algo=algo, env=env).validate()
+    info = envs.probe(settings.env)
+    assert info.family == family
+    config = train.build_config(settings, info, runners=1, placement={})
+    config.validate()  # RLlib's own consistency checks (batch sizes, spaces...)
+    for key, value in PRESETS[(algo, family)].items():
+        if key != "num_env_runners" and (key in vars(config) or f"_{key}" in vars(config)):
             assert getattr(config, key) == value, key
 
 

@@ -59,32 +59,6 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
         assert fragment in lines[0], (fragment, lines[0])
 
 
-OLD_GYM_ENV = '''
-import gym
-
-
-class BasicEnv(gym.Env):
-    """The tutorial's env, old-gym style: reset returns obs only, step returns 4 values."""
-
-    def __init__(self):
-        self.action_space = gym.spaces.Discrete(5)
-        self.observation_space = gym.spaces.Discrete(2)
-
-    def reset(self):
-        state = 0
-        return state
-
-    def step(self, action):
-        state = 1
-        if action == 2:
-            reward = 1
-        else:
-            reward = -1
-        done = True
-        info = {}
-        return state, reward, done, info
-'''
-
 GYMNASIUM_ENV = '''
 import gymnasium as gym
 import numpy as np

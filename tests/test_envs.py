@@ -8,14 +8,13 @@ import pytest
 
 from launcher import envs
 from launcher.errors import UserError
-from tests.conftest import GYMNASIUM_ENV, OLD_GYM_ENV
+from tests.conftest import GYMNASIUM_ENV, REPO
 
 
 @pytest.fixture
-def old_env_file(tmp_path):
-    path = tmp_path / "custom_env.py"
-    path.write_text(OLD_GYM_ENV)
-    return path
+def old_env_file():
+    """The tutorial's BasicEnv, exactly as the tutorial writes it (old gym API)."""
+    return REPO / "examples" / "custom_env.py"
 
 
 def test_gymnasium_id_probe_reads_spaces_and_threshold():

@@ -73,6 +73,8 @@ def check_framework(framework: str) -> None:
         # ...which RLlib acknowledges with a warning at every import site.
         logging.getLogger("ray.rllib.utils.framework").setLevel(logging.ERROR)
     if framework == "tf2":
+        # Inherited from a torch run's environment (a parent process), it would hide TF.
+        os.environ.pop("RLLIB_TEST_NO_TF_IMPORT", None)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import importlib.util
 

@@ -98,6 +98,7 @@ needs_bash = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash
 
 
 @needs_bash
+@pytest.mark.slow  # runs the rendered script under bash 25 times (~25 s): `make test`, not the quick suite
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(run_name=hostile(), image=hostile(), bind=hostile(), module=hostile(),
        env_value=hostile(), activate_name=hostile(), scratch_name=hostile(),

@@ -23,6 +23,8 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from launcher.errors import first_line
+
 MODES = ("train", "local", "slurm", "apptainer", "gpu")
 MIN_SHM_BYTES = 512 * 1024**2
 
@@ -82,8 +84,7 @@ def check_docker() -> tuple[Result, object | None]:
         client = docker_client()
         version = client.version().get("Version", "?")
     except Exception as exc:
-        text = str(exc).strip().splitlines()
-        return Result("docker engine", False, f"not reachable ({text[0] if text else exc})",
+        return Result("docker engine", False, f"not reachable ({first_line(exc)})",
                       "start it (Debian: apt-get install docker.io && dockerd &), or set DOCKER_HOST",
                       ("local",)), None
     return Result("docker engine", True, f"reachable (engine {version})", needed_for=("local",)), client
@@ -120,8 +121,7 @@ def check_image_ray(client, image: str, image_ok: bool) -> Result:
     try:
         theirs = image_ray_version(client, image)
     except Exception as exc:
-        text = str(exc).strip().splitlines()
-        return Result(name, False, f"cannot run the image ({text[0] if text else exc})",
+        return Result(name, False, f"cannot run the image ({first_line(exc)})",
                       "rebuild it: make image", ("local",))
     if theirs != mine:
         return Result(name, False, f"image has ray {theirs}, this launcher ray {mine}",

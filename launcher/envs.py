@@ -24,7 +24,7 @@ from typing import Any
 
 import gymnasium
 
-from launcher.errors import UserError
+from launcher.errors import UserError, first_line
 from launcher.settings import closest
 
 
@@ -68,8 +68,8 @@ def load_class(spec: str):
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    """'TypeName: first line', the form env errors show (the type tells what went wrong)."""
+    return f"{type(exc).__name__}: {first_line(exc)}" if str(exc).strip() else type(exc).__name__
 
 
 # --- the old-gym adapter ----------------------------------------------------------------

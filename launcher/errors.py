@@ -6,6 +6,13 @@ traceback. Everything else is a bug and keeps its traceback.
 """
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's first message line (its type's name when it has no message):
+    what a one-line error shows of a library's multi-line exception."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
 class UserError(Exception):
     """A mistake in what the user asked for; the message says what to do."""
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from launcher.errors import UserError
+from launcher.errors import UserError, first_line
 from launcher.jobdir import CLUSTER_FILE, JobDir, load_job, prepare_job
 from launcher.settings import TrainSettings
 
@@ -87,11 +87,6 @@ def docker_client():
         raise UserError(f"cannot reach the Docker engine ({first_line(exc)}); start it, or set "
                         "DOCKER_HOST; `launcher doctor` checks this") from None
     return client
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def check_image(client, image: str) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher import algorithms, envs, presets
-from launcher.errors import UserError
+from launcher.errors import UserError, first_line
 from launcher.runlog import RunLog
 from launcher.settings import SPEC_FILE, TrainSettings, check_keys, load_spec
 
@@ -393,8 +393,7 @@ def check(settings: TrainSettings, validate_keys: bool = True) -> envs.EnvInfo:
         try:
             config.validate()
         except ValueError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            raise UserError(f"invalid {settings.algo} config: {first}") from None
+            raise UserError(f"invalid {settings.algo} config: {first_line(exc)}") from None
     return info
 
 

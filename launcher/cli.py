@@ -181,11 +181,10 @@ def train(
     from launcher.progress import Reporter
     from launcher.settings import TrainSettings
 
-    data = training
     if resume is not None:
-        settings = trainer.resume_settings(resume, data_overrides_for_resume(data))
+        settings = trainer.resume_settings(resume, data_overrides_for_resume(training))
     else:
-        settings = TrainSettings.from_dict(data, where="the training options")
+        settings = TrainSettings.from_dict(training, where="the training options")
     summary = trainer.train(settings, resume=resume, reporter=Reporter())
     if summary.interrupted:
         raise typer.Exit(trainer.EXIT_INTERRUPTED)
@@ -194,7 +193,7 @@ def train(
 def data_overrides_for_resume(data: dict[str, Any]) -> dict[str, Any]:
     """On --resume only resources and stop criteria may change; the rest is the spec's."""
     allowed = {"num_cpus", "num_gpus", "num_env_runners", "address", "stop", "checkpoint_every"}
-    refused = sorted(k for k in data if k not in allowed and k != "stop")
+    refused = sorted(k for k in data if k not in allowed)
     if refused:
         raise UserError(f"--resume continues a run as it was started; cannot change: {', '.join(refused)}")
     return {k: v for k, v in data.items() if k != "stop" or v}
@@ -287,15 +286,14 @@ def local(
     from launcher.local import LocalOptions, run_local
     from launcher.settings import TrainSettings
 
-    data = training
     opts = LocalOptions(nodes=nodes, gpus=gpus, cpus_per_node=cpus_per_node, memory=memory,
                         shm_size=shm_size, image=image, keep=keep, prefix=prefix,
                         ready_timeout_s=ready_timeout)
     if resume is not None:
-        overrides = data_overrides_for_resume(data)
+        overrides = data_overrides_for_resume(training)
         status = run_local(None, opts, resume=resume, resume_overrides=overrides or None)
     else:
-        settings = TrainSettings.from_dict(data, where="the training options")
+        settings = TrainSettings.from_dict(training, where="the training options")
         status = run_local(settings, opts)
     raise typer.Exit(status)
 
@@ -317,8 +315,7 @@ def prepare(
     from launcher.jobdir import prepare_job
     from launcher.settings import TrainSettings
 
-    data = training
-    settings = TrainSettings.from_dict(data, where="the training options")
+    settings = TrainSettings.from_dict(training, where="the training options")
     job = prepare_job(settings, rollout_nodes=nodes, learner_gpus=gpus, cpus_per_node=cpus_per_node,
                       job_name=job_name, ready_timeout_s=ready_timeout)
     typer.echo(str(job.path))
@@ -421,7 +418,6 @@ def job_command(
     rendering = ctx.info_name == "render"
     if rendering and dry_run:
         raise UserError("`launcher render` never submits; --dry-run belongs to `launcher submit`")
-    data = training
     flags = {
         "nodes": nodes, "gpus": gpus, "cpus_per_node": cpus_per_node, "time": time_limit,
         "partition": partition, "account": account, "qos": qos,
@@ -433,8 +429,8 @@ def job_command(
         "checkpoint_before": checkpoint_before, "learner_on_cpu": learner_on_cpu,
     }
     if resume is not None:
-        data = data_overrides_for_resume(data)
-    job = slurm_jobs.plan(data, flags, site, resume=resume, write=not rendering)
+        training = data_overrides_for_resume(training)
+    job = slurm_jobs.plan(training, flags, site, resume=resume, write=not rendering)
     if rendering:
         typer.echo(job.script, nl=False)
         return

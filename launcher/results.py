@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from launcher.errors import UserError
-from launcher.runlog import PROGRESS_CSV, RETURN_KEYS, STEP_KEYS
+from launcher.runlog import PROGRESS_CSV, RETURN_KEYS, STEP_KEYS, first_of, number
 
 RETURN_COLUMNS = ("episode_return_mean",) + RETURN_KEYS
 STEP_COLUMNS = STEP_KEYS
@@ -34,22 +34,6 @@ class RunCurve:
         return [r for r in self.returns if r is not None]
 
 
-def _number(value) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if number != number else number  # NaN -> None
-
-
-def _pick(row: dict, columns) -> float | None:
-    for column in columns:
-        value = _number(row.get(column))
-        if value is not None:
-            return value
-    return None
-
-
 def read_run(run_dir: str | Path) -> RunCurve:
     run_dir = Path(run_dir)
     path = run_dir / PROGRESS_CSV
@@ -59,10 +43,10 @@ def read_run(run_dir: str | Path) -> RunCurve:
         rows = list(csv.DictReader(fh))
     return RunCurve(
         run_dir=run_dir,
-        iterations=[int(_number(r.get("training_iteration")) or i + 1) for i, r in enumerate(rows)],
-        env_steps=[int(_pick(r, STEP_COLUMNS) or 0) for r in rows],
-        returns=[_pick(r, RETURN_COLUMNS) for r in rows],
-        time_s=[_pick(r, ("time_total_s",)) or 0.0 for r in rows],
+        iterations=[int(number(r.get("training_iteration")) or i + 1) for i, r in enumerate(rows)],
+        env_steps=[int(first_of(r, STEP_COLUMNS) or 0) for r in rows],
+        returns=[first_of(r, RETURN_COLUMNS) for r in rows],
+        time_s=[first_of(r, ("time_total_s",)) or 0.0 for r in rows],
     )
 
 

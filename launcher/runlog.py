@@ -56,13 +56,25 @@ def flatten(result: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def first_of(flat: dict, keys) -> float | None:
+def number(value) -> float | None:
+    """A finite-or-infinite float from a result value or a CSV cell; None for NaN, blanks,
+    bools and text."""
+    if isinstance(value, bool):
+        return None
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(result) else result
+
+
+def first_of(row: dict, keys) -> float | None:
+    """The first of `keys` that holds a number (metric names differ between RLlib stacks
+    and between the launcher's progress.csv and the tutorial's)."""
     for key in keys:
-        value = flat.get(key)
-        if isinstance(value, Number) and not isinstance(value, bool):
-            if isinstance(value, float) and math.isnan(value):
-                continue
-            return float(value)
+        value = number(row.get(key))
+        if value is not None:
+            return value
     return None
 
 

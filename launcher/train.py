@@ -383,10 +383,10 @@ def check(settings: TrainSettings, validate_keys: bool = True) -> envs.EnvInfo:
     if not (settings.address or os.environ.get("RAY_ADDRESS") or settings.place_on_cluster_roles):
         cpus = embedded_cpus(settings)
         wanted_runners(settings, info.family, cpus)
-        if settings.num_gpus and settings.num_gpus > visible_gpus():
+        found = visible_gpus() if settings.num_gpus else 0
+        if settings.num_gpus > found:
             raise UserError(
-                f"--num-gpus {settings.num_gpus:g} asks for more GPUs than this machine has "
-                f"({visible_gpus()})"
+                f"--num-gpus {settings.num_gpus:g} asks for more GPUs than this machine has ({found})"
             )
     if validate_keys:  # a typo or an inconsistent setting must not cost a Ray start
         config = build_config(settings, info, 0, {})

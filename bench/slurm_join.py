@@ -8,7 +8,7 @@ heterogeneous job of 5 nodes, as a user would on the login node.
 Measured, per run, from the files the job leaves in its run dir (host and containers
 share one clock):
   start   the job script's first line (`date` with milliseconds), i.e. Slurm started it
-  head    head.json written: the head published its address (the workers poll for it)
+  head    head.json last written: the head's `ray start` returned (the workers wait for it)
   seen    the head's "all nodes joined" line (it polls Ray's node list every 0.2 s);
           its stamp has whole seconds, so the end of that second is used: an upper bound
   joined  the last node's registration in state "joined": its `ray start --address`
@@ -112,7 +112,7 @@ def main() -> int:
         for i in range(args.runs):
             r = one_run(cluster)
             results.append(r)
-            print(f"run {i + 1}: job {int(r['job'])}: head address out {r['head_s']:5.1f} s, head sees "
+            print(f"run {i + 1}: job {int(r['job'])}: head Ray up {r['head_s']:5.1f} s, head sees "
                   f"all 5 nodes <= {r['seen_s']:5.1f} s, last `ray start` returned "
                   f"{r['joined_s']:5.1f} s after job start"
                   f"{'' if r['completed'] else '  (job did not complete!)'}")

@@ -15,11 +15,12 @@ What a node does, one log line per step:
    bound to the node's address, advertising its role resource:
    rollout: rollout_node=CPUs; learner: learner_node=1 (+ GPUs);
    head: rollout_node=CPUs-1 when the job has no learner node;
-4. head: publishes DIR/.cluster/head.json (atomically) once Ray is up, polls Ray's node
+4. head: publishes DIR/.cluster/head.json (atomically) with its address, and again with
+   "ray_up": true once its `ray start` returned, polls Ray's node
    list until every expected node joined (timeout: cluster.yaml ready_timeout_s; the
    error names what is missing), runs the trainer in this process
    (`train.train(settings, run_dir=DIR)`), writes DIR/.cluster/done.json with the exit
-   status; workers: register in DIR/.cluster/nodes/, poll for head.json, join, then
+   status; workers: register in DIR/.cluster/nodes/, poll for head.json's ray_up, join, then
    wait for done.json (or for the head to vanish);
 5. stops its own Ray processes (those of its temp dir only), also on SIGTERM.
 
@@ -222,7 +223,10 @@ def ray_start_args(job: JobDir, role: str, ip: str, cpus: int, gpus: float,
     if role == "head":
         args += ["--head", "--port", str(cluster.port("gcs")),
                  "--dashboard-port", str(cluster.port("dashboard")),
-                 "--include-dashboard", "false"]
+                 "--include-dashboard", "false",
+                 # No autoscaler for a fixed set of nodes (KubeRay starts heads this way too):
+                 # one Python process less competing with the head's start.
+                 "--no-monitor"]
         if ray_client_available():  # its server listens on 10001 unless told otherwise
             args += ["--ray-client-server-port", str(cluster.port("client_server"))]
     else:
@@ -240,9 +244,12 @@ def ray_client_available() -> bool:
 
 
 def ray_env(job: JobDir) -> dict[str, str]:
-    """Environment for `ray start` and the driver: token auth, quiet, TF's legacy Keras."""
+    """Environment for `ray start` and the driver: token auth, quiet, fast local connects
+    (train.RAY_FAST_CONNECT), TF's legacy Keras."""
+    from launcher.train import fast_connect_env
+
     env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(job.token_path),
-           "RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "1"}
+           "RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "1", **fast_connect_env()}
     if job.settings.framework == "tf2":
         env["TF_USE_LEGACY_KERAS"] = "1"
     return env
@@ -447,14 +454,15 @@ def run_head(job: JobDir, ip: str, cpus: int, gpus: float, resources: dict, temp
     address = f"{ip}:{job.cluster.port('gcs')}"
     env = ray_env(job)
     os.environ.update(env)
-    # Published before `ray start`: workers poll the address until the GCS answers, so
-    # they join while the head's raylet and agents are still starting.
-    write_atomic(state / HEAD_FILE, json.dumps({
-        "address": address, "session": session, "host": socket.gethostname(), "ip": ip,
-        "pid": os.getpid(), "started": time.time()}))
+    head = {"address": address, "session": session, "host": socket.gethostname(), "ip": ip,
+            "pid": os.getpid(), "started": time.time(), "ray_up": False}
+    write_atomic(state / HEAD_FILE, json.dumps(head))
     log(f"starting Ray head on {address} ({cpus} CPUs, {gpus:g} GPUs, resources {resources}, "
         f"temp dir {temp_dir}); address published in {state / HEAD_FILE}")
     start_ray(ray_start_args(job, "head", ip, cpus, gpus, resources, temp_dir), env, log)
+    # Workers wait for this before their `ray start`: one that runs before the head's raylet
+    # registered finds no head node in the GCS and sleeps 2 s per retry inside Ray.
+    write_atomic(state / HEAD_FILE, json.dumps({**head, "ray_up": True}))
     log("Ray head up")
 
     want = {role: job.cluster.expected(role) for role in ("rollout", "learner")}
@@ -596,7 +604,7 @@ def run_worker(job: JobDir, role: str, ip: str | None, cpus: int, gpus: float, r
     began = time.time()
     while True:
         head = read_json(state / HEAD_FILE)
-        if head and tcp_open(head["address"]):
+        if head and head.get("ray_up") and tcp_open(head["address"]):
             break
         done = read_json(state / DONE_FILE)
         if done and float(done.get("time") or 0) > began:
@@ -619,8 +627,8 @@ def run_worker(job: JobDir, role: str, ip: str | None, cpus: int, gpus: float, r
             start_ray(args, env, log)
             break
         except RayStartFailed as exc:
-            # The head publishes its address before its own `ray start` has finished: a
-            # join that raced it is retried (after clearing what it left) until the timeout.
+            # A join that fails (the head's GCS restarting, a network hiccup) is retried,
+            # after clearing what it left, until the timeout.
             if time.monotonic() > deadline or stopper.event.is_set():
                 raise
             log(f"{str(exc).splitlines()[0]}; retrying")

@@ -224,6 +224,19 @@ def quiet_libraries() -> None:
 
 
 # --- Ray ---------------------------------------------------------------------------------
+# Ray's processes retry their first connection to a local socket (the raylet to its own
+# object store, a worker to its raylet) after raylet_client_connect_timeout_milliseconds,
+# 1 s by default; that first try often races the socket's creation and costs a whole
+# second of every node's start. Retry every 0.1 s instead, with the same 10 s of patience.
+# A value the user exported wins.
+RAY_FAST_CONNECT = {"RAY_raylet_client_connect_timeout_milliseconds": "100",
+                    "RAY_raylet_client_num_connect_attempts": "100"}
+
+
+def fast_connect_env() -> dict[str, str]:
+    return {name: os.environ.get(name, value) for name, value in RAY_FAST_CONNECT.items()}
+
+
 def start_ray(settings: TrainSettings) -> dict[str, float]:
     """Start embedded Ray sized to this machine, or join a cluster; return its resources."""
     import ray
@@ -241,6 +254,7 @@ def start_ray(settings: TrainSettings) -> dict[str, float]:
     cpus = embedded_cpus(settings)
     gpus = settings.num_gpus
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    os.environ.update(fast_connect_env())
     ray.init(num_cpus=cpus, num_gpus=gpus or 0, **quiet)
     return ray.cluster_resources()
 

@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -76,6 +77,7 @@ def test_ray_start_args_are_a_list_with_the_jobs_ports(job):
     temp = node.temp_dir_for(job, "head", env={})
     args = node.ray_start_args(job, "head", "10.0.0.1", 2, 0, {"rollout_node": 1}, temp)
     assert args[:2] == ["ray", "start"] and "--head" in args
+    assert "--no-monitor" in args  # a fixed set of nodes: no autoscaler process
     value = dict(zip(args, args[1:], strict=False))
     assert value["--port"] == str(job.cluster.port_base)
     assert value["--node-ip-address"] == "10.0.0.1"
@@ -175,14 +177,15 @@ def test_actor_kinds():
     assert node.actor_kind("SomethingElse") == "other"
 
 
-def test_worker_retries_a_join_that_raced_the_head_then_leaves_at_done(job, monkeypatch):
-    """The head publishes its address before its `ray start` returns: a failed join is
-    retried; the worker then waits for the head's done marker of that session."""
+def test_worker_retries_a_failed_join_then_leaves_at_done(job, monkeypatch):
+    """A failed `ray start` is retried; the worker then waits for the head's done marker
+    of that session."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         address = f"127.0.0.1:{sock.getsockname()[1]}"
-        (job.state_dir / "head.json").write_text(json.dumps({"address": address, "session": "s1"}))
+        (job.state_dir / "head.json").write_text(json.dumps(
+            {"address": address, "session": "s1", "ray_up": True}))
         calls = []
 
         def fake_start(args, env, log):
@@ -197,3 +200,44 @@ def test_worker_retries_a_join_that_raced_the_head_then_leaves_at_done(job, monk
                                  job.path / "t", node.NodeLog("rollout"), node.Stopper())
     assert status == 0 and len(calls) == 2
     assert "--address" in calls[0] and address in calls[0]
+
+
+def test_worker_joins_only_once_the_heads_ray_is_up(job, monkeypatch):
+    """head.json names the address before the head's `ray start` returned; a worker whose
+    `ray start` ran then would find no head node in the GCS and sleep 2 s per retry inside
+    Ray. It waits for ray_up, even though the GCS port already answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        address = f"127.0.0.1:{sock.getsockname()[1]}"
+        head = {"address": address, "session": "s1", "ray_up": False}
+        (job.state_dir / "head.json").write_text(json.dumps(head))
+        calls = []
+
+        def fake_start(args, env, log):
+            calls.append(time.monotonic())
+            (job.state_dir / "done.json").write_text(json.dumps(
+                {"status": 0, "reason": "finished", "session": "s1", "time": time.time()}))
+
+        monkeypatch.setattr(node, "start_ray", fake_start)
+        result = []
+        worker = threading.Thread(target=lambda: result.append(node.run_worker(
+            job, "rollout", "127.0.0.1", 1, 0, {"rollout_node": 1}, job.path / "t",
+            node.NodeLog("rollout"), node.Stopper())))
+        worker.start()
+        time.sleep(1.0)
+        assert calls == []  # the port answers, but the head's Ray is not up yet
+        up = time.monotonic()
+        (job.state_dir / "head.json").write_text(json.dumps({**head, "ray_up": True}))
+        worker.join(timeout=10)
+    assert result == [0] and len(calls) == 1 and calls[0] >= up
+
+
+def test_ray_env_retries_local_connects_fast_unless_the_user_chose(job, monkeypatch):
+    monkeypatch.delenv("RAY_raylet_client_connect_timeout_milliseconds", raising=False)
+    env = node.ray_env(job)
+    assert env["RAY_raylet_client_connect_timeout_milliseconds"] == "100"
+    # the same patience as Ray's default (10 attempts, 1 s apart)
+    assert int(env["RAY_raylet_client_num_connect_attempts"]) * 100 == 10 * 1000
+    monkeypatch.setenv("RAY_raylet_client_connect_timeout_milliseconds", "500")
+    assert node.ray_env(job)["RAY_raylet_client_connect_timeout_milliseconds"] == "500"

@@ -16,12 +16,12 @@ What a node does, one log line per step:
    rollout: rollout_node=CPUs; learner: learner_node=1 (+ GPUs);
    head: rollout_node=CPUs-1 when the job has no learner node;
 4. head: publishes DIR/.cluster/head.json (atomically) with its address, and again with
-   "ray_up": true once its `ray start` returned, polls Ray's node
-   list until every expected node joined (timeout: cluster.yaml ready_timeout_s; the
-   error names what is missing), runs the trainer in this process
-   (`train.train(settings, run_dir=DIR)`), writes DIR/.cluster/done.json with the exit
-   status; workers: register in DIR/.cluster/nodes/, poll for head.json's ray_up, join, then
-   wait for done.json (or for the head to vanish);
+   "ray_up": true once its `ray start` returned; polls Ray's node list until every
+   expected node joined (timeout: cluster.yaml ready_timeout_s; the error names what is
+   missing), runs the trainer in this process (`train.train(settings, run_dir=DIR)`),
+   writes DIR/.cluster/done.json with the exit status;
+   workers: register in DIR/.cluster/nodes/, poll head.json until ray_up, join, then wait
+   for done.json (or for the head to vanish);
 5. stops its own Ray processes (those of its temp dir only), also on SIGTERM.
 
 Exit status: head = the trainer's (0 done, 75 interrupted after a checkpoint: requeue,

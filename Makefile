@@ -77,7 +77,7 @@ bench-image: venv  ## image size, code-only rebuild time, docker run to first tr
 # --- local ---
 .PHONY: bench-local
 bench-local: venv  ## launcher local: start -> all nodes joined, and the CartPole smoke run (needs `make image`)
-	$(BIN)/python bench/local_cluster.py
+	$(BIN)/python bench/local_cluster.py --runs 3
 
 # --- slurm ---
 .PHONY: slurm-up slurm-down test-slurm bench-slurm

@@ -2,7 +2,7 @@
 and 2 rollout containers, and the whole smoke run (CartPole-v1 to a mean return of 475
 across 2 rollout containers, goal <= 60 s).
 
-    make bench-local            # or: .venv/bin/python bench/local_cluster.py [--runs N]
+    make bench-local            # 3 runs; or: .venv/bin/python bench/local_cluster.py [--runs N]
 
 Times are taken here, when each line of `launcher local` arrives, so they include
 container creation and every `ray start`. Needs the Docker engine and `make image`.

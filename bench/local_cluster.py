@@ -27,8 +27,7 @@ def one_run(image: str, output: str) -> dict:
     prefix = f"lt-local-bench-{secrets.token_hex(3)}"
     cmd = [sys.executable, "-m", "launcher", "local", "--nodes", "2", "--cpus-per-node", "1",
            "--image", image, "--prefix", prefix, "--output", output, "--name", prefix,
-           "--env", "CartPole-v1", "--stop-reward", "475", "--stop-iters", "60",
-           "--checkpoint-every", "0", "--seed", "0"]
+           "--env", "CartPole-v1", "--stop-reward", "475", "--stop-iters", "60", "--seed", "0"]
     started = time.monotonic()
     figures: dict = {}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -136,10 +136,18 @@ TRAINING_OPTIONS: dict[str, tuple[Any, Any]] = {
     "name": (str | None, typer.Option(None, "--name",
                                          help="Run directory name (default: algo_env_time).")),
     "checkpoint_every": (int | None, typer.Option(
-        None, "--checkpoint-every", help="Iterations between checkpoints (10; 0 = final only).")),
+        None, "--checkpoint-every", help="Iterations between checkpoints (train: 10, cluster "
+                                         "jobs: 1; 0 = final only).")),
     "address": (str | None, typer.Option(None, "--address", envvar="RAY_ADDRESS",
                                             help="Join a running Ray cluster instead of starting one.")),
 }
+def cluster_defaults(training: dict[str, Any]) -> dict[str, Any]:
+    """A new cluster job's defaults where they differ from `launcher train`'s."""
+    from launcher.settings import CLUSTER_CHECKPOINT_EVERY
+
+    return {"checkpoint_every": CLUSTER_CHECKPOINT_EVERY, **training}
+
+
 # A cluster job sizes Ray from its nodes: these belong to `launcher train` only.
 LOCAL_ONLY = ("num_cpus", "num_gpus", "local_mode", "address")
 
@@ -293,7 +301,7 @@ def local(
         overrides = data_overrides_for_resume(training)
         status = run_local(None, opts, resume=resume, resume_overrides=overrides or None)
     else:
-        settings = TrainSettings.from_dict(training, where="the training options")
+        settings = TrainSettings.from_dict(cluster_defaults(training), where="the training options")
         status = run_local(settings, opts)
     raise typer.Exit(status)
 
@@ -315,7 +323,7 @@ def prepare(
     from launcher.jobdir import prepare_job
     from launcher.settings import TrainSettings
 
-    settings = TrainSettings.from_dict(training, where="the training options")
+    settings = TrainSettings.from_dict(cluster_defaults(training), where="the training options")
     job = prepare_job(settings, rollout_nodes=nodes, learner_gpus=gpus, cpus_per_node=cpus_per_node,
                       job_name=job_name, ready_timeout_s=ready_timeout)
     typer.echo(str(job.path))
@@ -428,8 +436,7 @@ def job_command(
         "image": image, "runtime": runtime, "job_name": job_name,
         "checkpoint_before": checkpoint_before, "learner_on_cpu": learner_on_cpu,
     }
-    if resume is not None:
-        training = data_overrides_for_resume(training)
+    training = data_overrides_for_resume(training) if resume is not None else cluster_defaults(training)
     job = slurm_jobs.plan(training, flags, site, resume=resume, write=not rendering)
     if rendering:
         typer.echo(job.script, nl=False)

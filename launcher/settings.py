@@ -39,6 +39,13 @@ def check_keys(given: dict, valid, where: str) -> None:
             raise UserError(f"unknown key {key!r} in {where}{closest(str(key), valid)}")
 
 
+# Iterations between periodic checkpoints: `launcher train` every 10; a cluster job every
+# one, since a lost head (node failure, a kill without warning) resumes from the last
+# checkpoint and an RL policy's checkpoint is small (the newest 3 are kept).
+CHECKPOINT_EVERY = 10
+CLUSTER_CHECKPOINT_EVERY = 1
+
+
 @dataclass
 class Stop:
     """Stop criteria: whichever is reached first ends training."""
@@ -79,7 +86,7 @@ class TrainSettings:
     seed: int | None = None
     output: str = "./ray_results"
     name: str | None = None
-    checkpoint_every: int = 10  # iterations between periodic checkpoints; 0 = final only
+    checkpoint_every: int = CHECKPOINT_EVERY  # iterations between checkpoints; 0 = final only
     address: str | None = None  # a running Ray cluster; None = embedded Ray
     # Cluster placement (set by `launcher node` on Slurm / `launcher local`):
     # the learner goes to the node holding the "learner_node" resource and env

@@ -116,3 +116,25 @@ def test_load_needs_the_token(tmp_path):
     job.token_path.unlink()
     with pytest.raises(UserError, match="token"):
         jobdir.load_job(job.path)
+
+
+def test_cli_prepare_checkpoints_every_iteration_unless_told(tmp_path, capsys):
+    """A cluster job's head can be lost without warning; it resumes from the last
+    checkpoint, so by default every iteration is checkpointed. An experiment file's or a
+    flag's value wins."""
+    from tests.conftest import call_cli
+
+    code, stdout, err = call_cli(capsys, "prepare", "--stop-iters", "1", "--output", str(tmp_path),
+                                 "--name", "default")
+    assert code == 0, err
+    assert yaml.safe_load((tmp_path / "default" / "spec.yaml").read_text())["checkpoint_every"] == 1
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text("env: CartPole-v1\ncheckpoint_every: 4\n")
+    code, _, err = call_cli(capsys, "prepare", "-f", str(experiment), "--output", str(tmp_path),
+                            "--name", "from-file")
+    assert code == 0, err
+    assert yaml.safe_load((tmp_path / "from-file" / "spec.yaml").read_text())["checkpoint_every"] == 4
+    code, _, err = call_cli(capsys, "prepare", "-f", str(experiment), "--checkpoint-every", "0",
+                            "--output", str(tmp_path), "--name", "flag")
+    assert code == 0, err
+    assert yaml.safe_load((tmp_path / "flag" / "spec.yaml").read_text())["checkpoint_every"] == 0

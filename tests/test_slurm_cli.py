@@ -92,6 +92,14 @@ def test_dry_run_writes_everything_and_prints_the_exact_command(slurm, tmp_path,
     assert cluster["roles"]["rollout"]["nodes"] == 2 and cluster["roles"]["learner"]["gpus"] == 1
     spec = yaml.safe_load((run_dir / "spec.yaml").read_text())
     assert spec["place_on_cluster_roles"] and spec["num_learners"] == 1
+    assert spec["checkpoint_every"] == 1  # a cluster job checkpoints every iteration
+
+
+def test_checkpoint_every_given_wins_over_the_cluster_default(slurm, tmp_path, capsys):
+    code, _, err = call_cli(capsys, "submit", "--dry-run", "--nodes", "1", *TINY, "--output",
+                            str(tmp_path), "--name", "r5", "--checkpoint-every", "5")
+    assert code == 0, err
+    assert yaml.safe_load((tmp_path / "r5" / "spec.yaml").read_text())["checkpoint_every"] == 5
 
 
 def test_submit_runs_sbatch_in_the_run_dir(slurm, tmp_path, capsys):

@@ -89,14 +89,28 @@ def docker_client():
     return client
 
 
-def check_image(client, image: str) -> None:
+TORCH_LABEL = "launcher.torch"  # set by Dockerfile (cpu) and Dockerfile.gpu (cuda)
+
+
+def check_image(client, image: str) -> dict[str, str]:
+    """The image's labels; a clear error when it is missing."""
     import docker
 
     try:
-        client.images.get(image)
+        found = client.images.get(image)
     except docker.errors.ImageNotFound:
         raise UserError(f"image {image} not found: build it with `make image` "
                         "(or pass --image)") from None
+    return dict(found.labels or {})
+
+
+def check_gpu_image(image: str, labels: dict[str, str], gpus_found: int) -> None:
+    """GPUs handed to a container whose torch cannot use them would fail only once the
+    learner starts; say so before anything starts. Images without the label pass."""
+    if labels.get(TORCH_LABEL) == "cpu":
+        raise UserError(f"this host has {gpus_found} NVIDIA GPU(s) for the learner, but {image} "
+                        "has CPU-only torch: build the CUDA image (`make image-gpu`) and pass "
+                        "--image launcher:gpu")
 
 
 def host_gpus() -> int:
@@ -242,18 +256,26 @@ def remove_labelled(client, job_id: str) -> None:
 
 
 # --- the command -------------------------------------------------------------------------
+def check_resume(resume: Path) -> Path:
+    """The run dir to resume, resolved; a clear error when it cannot be resumed."""
+    from launcher.train import checkpoints
+
+    resume = Path(resume).expanduser().resolve()
+    if not (resume / CLUSTER_FILE).is_file():
+        raise UserError(f"{resume} was not started by `launcher local` / a cluster job "
+                        f"(no {CLUSTER_FILE}); resume it with `launcher train --resume`")
+    if not checkpoints(resume):
+        raise UserError(f"no checkpoint in {resume} to resume from")
+    return resume
+
+
 def prepare(settings: TrainSettings | None, opts: LocalOptions, resume: Path | None,
             resume_overrides: dict | None, learner_on_cpu: bool) -> JobDir:
     """A fresh job dir, or the one being resumed (its topology from cluster.yaml)."""
     if resume is not None:
-        from launcher.train import checkpoints, resume_settings
+        from launcher.train import resume_settings
 
-        resume = Path(resume).expanduser().resolve()
-        if not (resume / CLUSTER_FILE).is_file():
-            raise UserError(f"{resume} was not started by `launcher local` / a cluster job "
-                            f"(no {CLUSTER_FILE}); resume it with `launcher train --resume`")
-        if not checkpoints(resume):
-            raise UserError(f"no checkpoint in {resume} to resume from")
+        resume = check_resume(resume)
         job = load_job(resume)
         if resume_overrides:
             settings = resume_settings(resume, resume_overrides)
@@ -283,12 +305,16 @@ def run_local(settings: TrainSettings | None, opts: LocalOptions, *, resume: Pat
     import logging
 
     check_options(opts)
+    if resume is not None:  # before the engine: a wrong directory needs no Docker to say so
+        check_resume(resume)
     # RLlib announces at import time, once per framework probe, that it skips TensorFlow.
     logging.getLogger("ray.rllib.utils.framework").setLevel(logging.ERROR)
     client = docker_client()
-    check_image(client, opts.image)
+    labels = check_image(client, opts.image)
     gpus_found = host_gpus() if opts.gpus else 0
     learner_on_cpu = bool(opts.gpus) and gpus_found < opts.gpus
+    if opts.gpus and not learner_on_cpu:
+        check_gpu_image(opts.image, labels, gpus_found)
     job = prepare(settings, opts, resume, resume_overrides, learner_on_cpu)
     if opts.gpus and learner_on_cpu and resume is None:
         say(f"note: this host has {gpus_found} NVIDIA GPU(s); the learner container runs on CPU, "

@@ -48,7 +48,31 @@ def test_cli_fails_before_containers(args, message, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_cli_resume_needs_a_cluster_run_dir(tmp_path):
-    proc = run_launcher("local", "--resume", str(tmp_path))
+def test_cli_resume_needs_a_cluster_run_dir_and_a_checkpoint(tmp_path):
+    """Checked before the Docker engine is asked for anything (none answers here)."""
+    no_engine = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    proc = run_launcher("local", "--resume", str(tmp_path), env=no_engine)
     assert proc.returncode == 2
-    assert "no cluster.yaml" in proc.stderr or "cannot reach the Docker engine" in proc.stderr
+    assert "no cluster.yaml" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    (tmp_path / "cluster.yaml").write_text("{}\n")
+    proc = run_launcher("local", "--resume", str(tmp_path), env=no_engine)
+    assert proc.returncode == 2
+    assert "no checkpoint in" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_gpu_host_with_a_cpu_torch_image_is_refused():
+    with pytest.raises(UserError) as err:
+        local.check_gpu_image("launcher:cpu", {local.TORCH_LABEL: "cpu"}, 2)
+    message = str(err.value)
+    assert "2 NVIDIA GPU(s)" in message and "launcher:cpu" in message
+    assert "make image-gpu" in message and "--image launcher:gpu" in message
+    local.check_gpu_image("launcher:gpu", {local.TORCH_LABEL: "cuda"}, 2)
+    local.check_gpu_image("someone/else:latest", {}, 2)  # no label: trusted
+
+
+def test_both_dockerfiles_say_which_torch_they_carry():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    assert f'{local.TORCH_LABEL}="cpu"' in (root / "Dockerfile").read_text()
+    assert f'{local.TORCH_LABEL}="cuda"' in (root / "Dockerfile.gpu").read_text()

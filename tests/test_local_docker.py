@@ -225,6 +225,27 @@ def test_bad_env_fails_before_any_container(client, prefix, tmp_path):
     assert no_containers_left(client, prefix)
 
 
+def test_fake_nvidia_smi_gpu_host_with_the_cpu_image_is_refused(client, prefix, tmp_path):
+    """No GPU here: an `nvidia-smi` on PATH that lists one GPU stands in for a GPU host.
+    The CPU image's torch could not use the GPU Docker would hand the learner container:
+    one line, exit 2, nothing started."""
+    assert client.images.get(IMAGE).labels.get("launcher.torch") == "cpu"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H100 (UUID: GPU-fake)'\n")
+    smi.chmod(0o755)
+    proc = subprocess.run([*LAUNCHER, "local", "--prefix", prefix, "--image", IMAGE, "--gpus", "1",
+                           "--output", str(tmp_path / "runs"), *QUICK],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "CPU-only torch" in proc.stderr and "launcher:gpu" in proc.stderr
+    assert not (tmp_path / "runs").exists()
+    assert no_containers_left(client, prefix)
+
+
 def test_ctrl_c_checkpoints_and_removes_everything(client, prefix, tmp_path):
     import signal
 

@@ -141,6 +141,8 @@ TRAINING_OPTIONS: dict[str, tuple[Any, Any]] = {
     "address": (str | None, typer.Option(None, "--address", envvar="RAY_ADDRESS",
                                             help="Join a running Ray cluster instead of starting one.")),
 }
+
+
 def cluster_defaults(training: dict[str, Any]) -> dict[str, Any]:
     """A new cluster job's defaults where they differ from `launcher train`'s."""
     from launcher.settings import CLUSTER_CHECKPOINT_EVERY

@@ -271,11 +271,11 @@ def check_resume(resume: Path) -> Path:
 
 def prepare(settings: TrainSettings | None, opts: LocalOptions, resume: Path | None,
             resume_overrides: dict | None, learner_on_cpu: bool) -> JobDir:
-    """A fresh job dir, or the one being resumed (its topology from cluster.yaml)."""
+    """A fresh job dir, or the one being resumed (checked by check_resume; its topology
+    from cluster.yaml)."""
     if resume is not None:
         from launcher.train import resume_settings
 
-        resume = check_resume(resume)
         job = load_job(resume)
         if resume_overrides:
             settings = resume_settings(resume, resume_overrides)
@@ -306,7 +306,7 @@ def run_local(settings: TrainSettings | None, opts: LocalOptions, *, resume: Pat
 
     check_options(opts)
     if resume is not None:  # before the engine: a wrong directory needs no Docker to say so
-        check_resume(resume)
+        resume = check_resume(resume)
     # RLlib announces at import time, once per framework probe, that it skips TensorFlow.
     logging.getLogger("ray.rllib.utils.framework").setLevel(logging.ERROR)
     client = docker_client()

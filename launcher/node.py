@@ -44,7 +44,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from launcher.errors import UserError
+from launcher.errors import UserError, first_line
 from launcher.jobdir import JobDir, load_job, write_atomic
 from launcher.progress import Reporter
 
@@ -631,7 +631,7 @@ def run_worker(job: JobDir, role: str, ip: str | None, cpus: int, gpus: float, r
             # after clearing what it left, until the timeout.
             if time.monotonic() > deadline or stopper.event.is_set():
                 raise
-            log(f"{str(exc).splitlines()[0]}; retrying")
+            log(f"{first_line(exc)}; retrying")
             stop_ray(temp_dir, log)
             if stopper.wait(1.0):
                 return 128 + signal.Signals[stopper.signal].value

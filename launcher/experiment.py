@@ -164,13 +164,20 @@ def _stack(framework: str | None, config: dict) -> str:
     return legacy.stack_for(framework or config.get("framework"))
 
 
+def _put_config(result: dict, config: dict, where: str, config_where: str, stack: str,
+                notices: list[str]) -> None:
+    """Translate an RLlib config into result["config"]; lift the launcher settings in it."""
+    translated = legacy.translate(config, config_where, stack)
+    notices += translated.notices
+    result["config"] = translated.config
+    _lift(result, translated.settings, where)
+
+
 def from_config_dict(data: dict, where: str, notices: list[str],
                      framework: str | None = None) -> dict[str, Any]:
     """The tutorial's `config={...}`: RLlib keys at the top level."""
-    translated = legacy.translate(data, where, _stack(framework, data))
-    notices += translated.notices
-    result: dict[str, Any] = {"config": translated.config}
-    _lift(result, translated.settings, where)
+    result: dict[str, Any] = {}
+    _put_config(result, data, where, where, _stack(framework, data), notices)
     return result
 
 
@@ -190,10 +197,7 @@ def from_experiment(body: Any, where: str, notices: list[str],
     config = body.get("config") or {}
     if not isinstance(config, dict):
         raise UserError(f"'config' in experiment {where} must be a mapping of RLlib settings")
-    translated = legacy.translate(config, f"{where}: config", _stack(framework, config))
-    notices += translated.notices
-    result["config"] = translated.config
-    _lift(result, translated.settings, where)
+    _put_config(result, config, where, f"{where}: config", _stack(framework, config), notices)
     stop, stop_notices = legacy.translate_stop(body.get("stop"), f"experiment {where}")
     notices += stop_notices
     if stop:
@@ -219,11 +223,8 @@ def from_launcher_file(data: dict, where: str, notices: list[str],
     """The launcher's own format; its `config:` may still use old RLlib names."""
     result = dict(data)
     if "config" in result:
-        translated = legacy.translate(result["config"] or {}, f"{where}: config",
-                                      _stack(framework, result))
-        notices += translated.notices
-        result["config"] = translated.config
-        _lift(result, translated.settings, where)
+        _put_config(result, result["config"] or {}, where, f"{where}: config",
+                    _stack(framework, result), notices)
     if isinstance(result.get("stop"), dict):
         result["stop"], stop_notices = legacy.translate_stop(result["stop"], where)
         notices += stop_notices

@@ -20,11 +20,11 @@ launcher later checks it against the real AlgorithmConfig setters.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from launcher.errors import UserError
-from launcher.settings import closest
+from launcher.settings import Stop, closest
 
 NEW_STACK = "new"  # RLModule + Learner + EnvRunner (torch; the launcher's default)
 OLD_STACK = "old"  # ModelV2 + RolloutWorker (--framework tf2)
@@ -351,7 +351,7 @@ def translate_stop(stop: Any, where: str) -> tuple[dict[str, Any], list[str]]:
         raise UserError(f"'stop' in {where} must be a mapping of metric: value")
     out: dict[str, Any] = {}
     notices = []
-    launcher_fields = {"iters", "timesteps", "reward", "time_s"}
+    launcher_fields = {f.name for f in fields(Stop)}
     for key, value in stop.items():
         key = str(key)
         if key in launcher_fields:

@@ -3,6 +3,7 @@ CI (LAUNCHER_REQUIRE_E2E=1), where a missing service is a failure."""
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -12,6 +13,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 LAUNCHER = [sys.executable, "-m", "launcher"]
+
+
+def progress_rows(run_dir: Path) -> list[dict[str, str]]:
+    """A run's progress.csv, one dict per iteration."""
+    with (run_dir / "progress.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def only_run_dir(output: Path) -> Path:
+    """The one run directory a command left under `output`."""
+    runs = [p for p in output.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
 
 
 def require(condition: bool, why: str) -> None:

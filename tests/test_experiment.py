@@ -3,9 +3,7 @@ experiment files; malformed files and unknown keys; real trainings from old conf
 
 from __future__ import annotations
 
-import csv
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ import yaml
 from launcher.errors import UserError
 from launcher.experiment import detect_shape, load_experiment, translate_config
 from launcher.settings import TrainSettings
-from tests.conftest import run_launcher
+from tests.conftest import call_cli, only_run_dir, progress_rows, run_launcher
 
 REPO = Path(__file__).resolve().parent.parent
 TUTORIAL = REPO / "examples" / "tutorial_cartpole.yaml"
@@ -30,22 +28,6 @@ def write(tmp_path: Path, data, name: str = "exp.yaml") -> Path:
 def load(path, notes: list | None = None, framework: str | None = None) -> dict:
     return load_experiment(path, notify=(notes.append if notes is not None else lambda _line: None),
                            framework=framework)
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    """`launcher ARGS` in this process through the real entry point."""
-    from launcher.cli import main
-
-    old_argv, sys.argv = sys.argv, ["launcher", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = old_argv
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def one_line_error(code: int, err: str, *fragments: str) -> None:
@@ -218,12 +200,12 @@ def test_shape_detection(data, shape):
 ])
 def test_bad_files_get_one_line(capsys, tmp_path, content, fragments):
     path = write(tmp_path, content)
-    code, _out, err = cli(capsys, "train", "-f", str(path), "-o", str(tmp_path / "out"))
+    code, _out, err = call_cli(capsys, "train", "-f", str(path), "-o", str(tmp_path / "out"))
     one_line_error(code, err, *fragments)
 
 
 def test_missing_file(capsys, tmp_path):
-    code, _out, err = cli(capsys, "train", "-f", str(tmp_path / "nope.yaml"))
+    code, _out, err = call_cli(capsys, "train", "-f", str(tmp_path / "nope.yaml"))
     one_line_error(code, err, "file not found")
 
 
@@ -261,17 +243,6 @@ def test_examples_pass_the_checks_before_ray(tmp_path, example):
 
 
 # --- real trainings -------------------------------------------------------------------------
-def _rows(run_dir: Path) -> list[dict]:
-    with open(run_dir / "progress.csv") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _only_run(output: Path) -> Path:
-    runs = [p for p in output.iterdir() if p.is_dir()]
-    assert len(runs) == 1, runs
-    return runs[0]
-
-
 @pytest.mark.slow
 def test_trains_from_the_tutorials_own_config(tmp_path):
     """CartPole-v0, num_workers, ignore_worker_failures: the dict the tutorial hands to tune.run."""
@@ -280,12 +251,12 @@ def test_trains_from_the_tutorials_own_config(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "note: ignore_worker_failures → ignore_env_runner_failures" in result.stderr
     assert "note: num_workers → num_env_runners" in result.stderr
-    run_dir = _only_run(tmp_path)
+    run_dir = only_run_dir(tmp_path)
     config = json.loads((run_dir / "config.json").read_text())
     assert config["ignore_env_runner_failures"] is True
     assert config["num_env_runners"] == 1
     assert config["env"] == "CartPole-v0"
-    assert len(_rows(run_dir)) == 2
+    assert len(progress_rows(run_dir)) == 2
 
 
 @pytest.mark.slow
@@ -297,7 +268,7 @@ def test_trains_from_an_rllib_experiment_file_with_legacy_keys(tmp_path):
                  "model.fcnet_hiddens → model_config.fcnet_hiddens",
                  "stop: episode_reward_mean → stop.reward"):
         assert f"note: {line}" in result.stderr
-    run_dir = _only_run(tmp_path)
+    run_dir = only_run_dir(tmp_path)
     config = json.loads((run_dir / "config.json").read_text())
     assert config["num_epochs"] == 6 and config["minibatch_size"] == 250
     assert config["num_envs_per_env_runner"] == 8
@@ -305,6 +276,6 @@ def test_trains_from_an_rllib_experiment_file_with_legacy_keys(tmp_path):
     assert config["_model_config"]["fcnet_hiddens"] == [32]
     spec = yaml.safe_load((run_dir / "spec.yaml").read_text())
     assert spec["stop"] == {"iters": 3, "timesteps": 100000, "reward": 150.0, "time_s": 60.0}
-    rows = _rows(run_dir)
+    rows = progress_rows(run_dir)
     assert 1 <= len(rows) <= 3
     assert int(rows[-1]["num_env_steps_sampled_lifetime"]) >= 2000

@@ -8,7 +8,6 @@ Marked slow + docker. A fresh machine needs debootstrap and root for `make base-
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, require
+from tests.conftest import REPO, progress_rows, require
 from tests.test_images_static import def_sections
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
@@ -129,9 +128,7 @@ def test_short_training_in_image_leaves_results_owned_by_host_user(cpu_image, tm
     assert proc.returncode == 0, proc.stdout + proc.stderr
     runs = [p for p in results.iterdir() if p.is_dir()]
     assert len(runs) == 1, (runs, proc.stdout)
-    with (runs[0] / "progress.csv").open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    assert len(rows) == 2
+    assert len(progress_rows(runs[0])) == 2
     not_owned = [str(p) for p in results.rglob("*")
                  if (p.lstat().st_uid, p.lstat().st_gid) != (HOST_UID, HOST_GID)]
     assert not not_owned, f"not owned by {HOST_UID}:{HOST_GID}: {not_owned[:10]}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from launcher import legacy
+from launcher import algorithms, legacy
 from launcher.errors import UserError
 from launcher.legacy import LEGACY, MODEL_KEYS, STOP_KEYS, Dropped, Gone, Launcher, Rename
 
@@ -232,13 +232,7 @@ def test_bad_stop_criteria():
 
 # --- the table against the RLlib that is installed ---------------------------------------
 def _config_classes():
-    from ray.rllib.algorithms.appo import APPOConfig
-    from ray.rllib.algorithms.dqn import DQNConfig
-    from ray.rllib.algorithms.impala import IMPALAConfig
-    from ray.rllib.algorithms.ppo import PPOConfig
-    from ray.rllib.algorithms.sac import SACConfig
-
-    return (PPOConfig, DQNConfig, SACConfig, APPOConfig, IMPALAConfig)
+    return tuple(algorithms.config_class(algo) for algo in algorithms.ALGORITHM_TABLE)
 
 
 def _valid_and_deprecated():

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LAUNCHER, require
+from tests.conftest import LAUNCHER, progress_rows, require
 from tests.test_images import cpu_image  # noqa: F401  (fixture: make image)
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
@@ -93,13 +93,6 @@ class Lines:
     @property
     def text(self) -> str:
         return "\n".join(self.lines)
-
-
-def progress_rows(run_dir: Path) -> list[dict]:
-    import csv
-
-    with open(run_dir / "progress.csv") as fh:
-        return list(csv.DictReader(fh))
 
 
 def no_containers_left(client, prefix: str) -> bool:

@@ -5,7 +5,6 @@ Marked slow: each test starts Ray and trains (seconds to a minute on 2 cores).
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import json
 import os
@@ -21,24 +20,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import GYMNASIUM_ENV, LAUNCHER, REPO, require, run_launcher
+from tests.conftest import (
+    GYMNASIUM_ENV,
+    LAUNCHER,
+    REPO,
+    only_run_dir,
+    progress_rows,
+    require,
+    run_launcher,
+)
 
 pytestmark = pytest.mark.slow
 TUTORIAL_ENV = REPO / "examples" / "custom_env.py"
 # Small batches so the tests' trainings stay short; the presets are for real runs.
 SMALL_PPO = ["--set", "train_batch_size_per_learner=256", "--set", "minibatch_size=64",
              "--set", "num_envs_per_env_runner=1", "--num-env-runners", "0"]
-
-
-def progress_rows(run_dir: Path) -> list[dict]:
-    with (run_dir / "progress.csv").open(newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def only_run_dir(output: Path) -> Path:
-    runs = [p for p in output.iterdir() if p.is_dir()]
-    assert len(runs) == 1, runs
-    return runs[0]
 
 
 def test_cartpole_ppo_learns_and_leaves_readable_results(tmp_path):

@@ -176,6 +176,18 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
     os.replace(tmp, path)
 
 
+def place_settings(settings: TrainSettings, has_learner: bool, learner_gpus: float) -> None:
+    """A cluster job's settings: actors placed by node roles, the learner (and its GPUs) on
+    the learner node; then validated before anything is written or submitted."""
+    from launcher import train as training
+
+    settings.place_on_cluster_roles = True
+    settings.num_learners = 1 if has_learner else 0
+    settings.num_gpus = learner_gpus if has_learner else 0
+    settings.address = None  # the head sets it at run time
+    training.check(settings, validate_keys=bool(settings.config))  # presets: checked by tests
+
+
 def prepare_job(
     settings: TrainSettings,
     *,
@@ -220,11 +232,7 @@ def prepare_job(
     # trainer samples by itself).
     head_cpus = head_cpus or cpus_per_node
 
-    settings.place_on_cluster_roles = True
-    settings.num_learners = 1 if has_learner else 0
-    settings.num_gpus = learner_gpus if has_learner else 0
-    settings.address = None  # the head sets it at run time
-    training.check(settings, validate_keys=bool(settings.config))  # presets: checked by tests
+    place_settings(settings, has_learner, learner_gpus)
 
     if run_dir is None:
         run_dir = training.prepare_run_dir(settings)

@@ -322,10 +322,11 @@ class Slurm:
 
     def queue(self) -> list[dict[str, str]]:
         """This user's jobs that the launcher submitted (het components merged)."""
-        fields = ["JobId", "Name", "State", "TimeUsed", "TimeLimit", "NumNodes", "Reason",
-                  "Comment", "WorkDir"]
-        # %Z (WorkDir) last: it is the only field that may hold a '|'.
-        fmt = "|".join(["%i", "%j", "%T", "%M", "%l", "%D", "%R", "%k", "%Z"])
+        columns = [("JobId", "%i"), ("Name", "%j"), ("State", "%T"), ("TimeUsed", "%M"),
+                   ("TimeLimit", "%l"), ("NumNodes", "%D"), ("Reason", "%R"), ("Comment", "%k"),
+                   ("WorkDir", "%Z")]  # WorkDir last: the only field that may hold a '|'
+        fields = [name for name, _ in columns]
+        fmt = "|".join(code for _, code in columns)
         proc = self.run("squeue", "--me", "--noheader", "-o", fmt)
         jobs: dict[str, dict[str, str]] = {}
         for line in proc.stdout.splitlines():
@@ -465,10 +466,7 @@ def plan(data: dict[str, Any], flags: dict[str, Any], site_path: str | Path | No
                                      cpus_per_node=options.cpus_per_node, job_name=job_name)
             run_dir = job.path
         else:
-            settings.place_on_cluster_roles = True
-            settings.num_learners = 1 if options.hetjob else 0
-            settings.num_gpus = 0 if options.learner_on_cpu else options.gpus
-            training.check(settings, validate_keys=bool(settings.config))
+            jobdir.place_settings(settings, options.hetjob, options.shape()["learner_gpus"])
             run_dir = Path(settings.output).expanduser().resolve() / training.run_dir_name(settings)
         if job_name is None:
             options.job_name = default_job_name(run_dir)

@@ -15,7 +15,6 @@ Stop criteria are tiny: the machine has 2 cores shared by everything.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -26,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require
+from launcher.jobdir import load_job
+from tests.conftest import progress_rows, require
 from tests.slurm_cluster import CPU_NODES, GPU_NODE, NODES, Cluster, docker_works, image_id
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
@@ -95,11 +95,7 @@ def read_log(cluster: Cluster, job: str) -> str:
 
 
 def progress(run_dir: Path) -> list[dict[str, str]]:
-    path = run_dir / "progress.csv"
-    if not path.is_file():
-        return []
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+    return progress_rows(run_dir) if (run_dir / "progress.csv").is_file() else []
 
 
 def leftover_ray(cluster: Cluster, nodes=NODES) -> dict[str, list[str]]:
@@ -115,8 +111,8 @@ def no_ray_left(cluster: Cluster, timeout_s: float = 45) -> None:
 
 def actors_on(cluster: Cluster, node: str, run_dir: Path) -> set[str]:
     """Ray actor class names whose workers ran on `node` for this job (from Ray's logs)."""
-    cluster_id = (run_dir / "cluster.yaml").read_text().split("job_id:")[1].split()[0].strip("'\"")
-    script = (f"cat /tmp/ray_{cluster_id[:8]}_*/session_*/logs/worker-*.out 2>/dev/null "
+    short_id = load_job(run_dir).cluster.short_id  # the nodes' Ray temp dirs: node.temp_dir_for
+    script = (f"cat /tmp/ray_{short_id}_*/session_*/logs/worker-*.out 2>/dev/null "
               "| grep -a -o ':actor_name:[A-Za-z_]*' | sort -u")
     proc = cluster.exec("bash", "-c", script, node=node, check=False)
     return {line.split(":")[-1] for line in proc.stdout.split()}

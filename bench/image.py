@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -25,8 +24,13 @@ import time
 import uuid
 from pathlib import Path
 
+from solve_time import LAUNCHER_LINE, timed_run  # bench/ is this script's sys.path[0]
+
 REPO = Path(__file__).resolve().parent.parent
-DOCKER = os.environ.get("DOCKER") or ("/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker")
+sys.path.insert(0, str(REPO))
+from tests.slurm_cluster import docker_cli  # noqa: E402
+
+DOCKER = docker_cli()
 CONTEXT = ["Dockerfile", "Dockerfile.gpu", ".dockerignore", "pyproject.toml", "README.md",
            "launcher", "images"]
 
@@ -66,7 +70,7 @@ def build(context: Path, tag: str, expect_rebuilt: bool = False) -> float:
     return elapsed
 
 
-def rebuild_time(image: str) -> float:
+def rebuild_time() -> float:
     tag = "launcher:bench"
     with tempfile.TemporaryDirectory(prefix="lt-img-bench-") as tmp:
         context = Path(tmp)
@@ -92,19 +96,14 @@ def run_to_first_iteration(image: str | None) -> float:
         name = f"lt-img-bench-{uuid.uuid4().hex[:8]}"
         cmd = [DOCKER, "run", "--rm", "--name", name, "--shm-size=2g", image,
                *TRAIN, "--output", "/tmp/results"]
-    start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
     try:
-        for line in proc.stdout:
-            lines.append(line)
-            if re.match(r"^\s*iter\s+1\b", line):
-                return time.monotonic() - start
+        first = timed_run(cmd, LAUNCHER_LINE, timeout=120)["first_iter_s"]
     finally:
-        proc.wait(timeout=120)
         if image is None:
             shutil.rmtree(tmp, ignore_errors=True)
-    sys.exit("no training iteration reported:\n" + "".join(lines[-40:]))
+    if first is None:  # timed_run printed the output's tail
+        sys.exit("no training iteration reported")
+    return first
 
 
 def main() -> None:
@@ -123,7 +122,7 @@ def main() -> None:
     print(f"image size          {size / 1e9:6.2f} GB ({size / 2**30:.2f} GiB)   goal <= 1.8 GB   "
           f"{verdict(size <= 1.8e9)}", flush=True)
     if not args.skip_rebuild:
-        seconds = rebuild_time(args.image)
+        seconds = rebuild_time()
         print(f"code-only rebuild   {seconds:6.1f} s                goal <= 30 s     "
               f"{verdict(seconds <= 30)}", flush=True)
     for label, image in [("run to iteration 1", args.image), ("  same, host venv", None)]:

@@ -53,7 +53,7 @@ def logdir_spec(run_dirs: list[Path]) -> str:
     return ",".join(parts)
 
 
-def tunnel_command(port: int, host: str, env: Mapping[str, str] | None = None) -> str | None:
+def tunnel_command(port: int, env: Mapping[str, str] | None = None) -> str | None:
     """The ssh command for the user's laptop, when this looks like a remote machine.
 
     On a login node (an SSH session): forward to this host's localhost. Inside a Slurm
@@ -104,7 +104,7 @@ def serve(run_dirs: list[Path], port: int = 6006, host: str = "127.0.0.1",
     """Start TensorBoard, print where to reach it, and serve until interrupted."""
     url = start(run_dirs, port, host)
     echo(f"TensorBoard on {len(run_dirs)} run(s) at {url} (Ctrl+C to stop)")
-    tunnel = tunnel_command(port, host)
+    tunnel = tunnel_command(port)
     if tunnel:
         echo(f"from your laptop: {tunnel}")
         echo(f"then open http://localhost:{port}/")

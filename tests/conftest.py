@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 LAUNCHER = [sys.executable, "-m", "launcher"]
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (on loopback)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def progress_rows(run_dir: Path) -> list[dict[str, str]]:

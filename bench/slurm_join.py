@@ -31,14 +31,13 @@ import json
 import re
 import statistics
 import sys
-import time
 import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.slurm_cluster import Cluster, docker_works, image_id  # noqa: E402
+from tests.slurm_cluster import Cluster, docker_works, image_id, wait_ended  # noqa: E402
 
 TUTORIAL_HEAD_SLEEP_S = 10  # `sleep 10` after starting the head
 TUTORIAL_WORKER_SLEEP_S = 5  # `sleep 5` after each rollout node
@@ -67,12 +66,7 @@ def one_run(cluster: Cluster) -> dict[str, float]:
         raise RuntimeError(proc.stdout + proc.stderr)
     job = re.search(r"submitted Slurm job (\d+)", proc.stdout).group(1)
     run_dir = out / name
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        state = cluster.exec("squeue", "-h", "-j", job, "-o", "%T", check=False).stdout.split()
-        if not state:
-            break
-        time.sleep(1)
+    ended = wait_ended(cluster, job, timeout_s=600)
     log = next(run_dir.glob("job-*.log")).read_text()
     start = parse_start(log)
     head = (run_dir / ".cluster" / "head.json").stat().st_mtime
@@ -80,8 +74,7 @@ def one_run(cluster: Cluster) -> dict[str, float]:
               if json.loads(p.read_text()).get("state") == "joined"]
     if len(joined) != ROLLOUT_NODES + 1:
         raise RuntimeError(f"{len(joined)} of {ROLLOUT_NODES + 1} worker nodes joined; see {run_dir}")
-    status = cluster.exec("scontrol", "show", "job", job, check=False).stdout
-    ok = "JobState=COMPLETED" in status
+    ok = ended.get("JobState") == "COMPLETED"
     seen_line = re.search(r"^(\d\d):(\d\d):(\d\d) \[node head@\S+\] all nodes joined", log, re.M)
     day = dt.datetime.fromtimestamp(start, dt.timezone.utc).replace(hour=0, minute=0, second=0,
                                                                       microsecond=0)

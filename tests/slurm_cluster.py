@@ -181,6 +181,41 @@ class Cluster:
         return out
 
 
+# --- jobs on the cluster (the end-to-end tests and bench/slurm_join.py) ---------------
+def job_state(cluster: Cluster, job: str) -> dict[str, str]:
+    from launcher.slurm import parse_scontrol
+
+    proc = cluster.exec("scontrol", "show", "job", "--oneliner", job, check=False)
+    return parse_scontrol(proc.stdout.splitlines()[0]) if proc.returncode == 0 and proc.stdout else {}
+
+
+def wait_for(predicate, timeout_s: float, what: str, poll_s: float = 1.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def wait_ended(cluster: Cluster, job: str, timeout_s: float) -> dict[str, str]:
+    def ended():
+        info = job_state(cluster, job)
+        return info if info.get("JobState") in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT",
+                                                  "NODE_FAIL", "OUT_OF_MEMORY") else None
+    try:
+        return wait_for(ended, timeout_s, f"job {job} to end", poll_s=2)
+    except AssertionError:
+        log = "\n".join(read_log(cluster, job).splitlines()[-40:])
+        raise AssertionError(f"job {job} did not end within {timeout_s:.0f} s; log tail:\n{log}") from None
+
+
+def read_log(cluster: Cluster, job: str) -> str:
+    proc = cluster.launcher("logs", job)
+    return proc.stdout + proc.stderr
+
+
 def main(argv: list[str]) -> int:
     cluster = Cluster()
     command = argv[0] if argv else "status"

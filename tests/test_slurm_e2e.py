@@ -27,7 +27,18 @@ import pytest
 
 from launcher.jobdir import load_job
 from tests.conftest import progress_rows, require
-from tests.slurm_cluster import CPU_NODES, GPU_NODE, NODES, Cluster, docker_works, image_id
+from tests.slurm_cluster import (
+    CPU_NODES,
+    GPU_NODE,
+    NODES,
+    Cluster,
+    docker_works,
+    image_id,
+    job_state,
+    read_log,
+    wait_ended,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
@@ -58,40 +69,6 @@ def submit(cluster: Cluster, *args: str) -> tuple[str, Path]:
     match = re.search(r"submitted Slurm job (\d+)", proc.stdout)
     assert match, proc.stdout
     return match.group(1), runs(cluster) / name
-
-
-def job_state(cluster: Cluster, job: str) -> dict[str, str]:
-    from launcher.slurm import parse_scontrol
-
-    proc = cluster.exec("scontrol", "show", "job", "--oneliner", job, check=False)
-    return parse_scontrol(proc.stdout.splitlines()[0]) if proc.returncode == 0 and proc.stdout else {}
-
-
-def wait_for(predicate, timeout_s: float, what: str, poll_s: float = 1.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-
-
-def wait_ended(cluster: Cluster, job: str, timeout_s: float) -> dict[str, str]:
-    def ended():
-        info = job_state(cluster, job)
-        return info if info.get("JobState") in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT",
-                                                  "NODE_FAIL", "OUT_OF_MEMORY") else None
-    try:
-        return wait_for(ended, timeout_s, f"job {job} to end", poll_s=2)
-    except AssertionError:
-        log = "\n".join(read_log(cluster, job).splitlines()[-40:])
-        raise AssertionError(f"job {job} did not end within {timeout_s:.0f} s; log tail:\n{log}") from None
-
-
-def read_log(cluster: Cluster, job: str) -> str:
-    proc = cluster.launcher("logs", job)
-    return proc.stdout + proc.stderr
 
 
 def progress(run_dir: Path) -> list[dict[str, str]]:

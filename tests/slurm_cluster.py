@@ -183,7 +183,7 @@ class Cluster:
 
 # --- jobs on the cluster (the end-to-end tests and bench/slurm_join.py) ---------------
 def job_state(cluster: Cluster, job: str) -> dict[str, str]:
-    from launcher.slurm import parse_scontrol
+    from launcher.cluster.slurm import parse_scontrol
 
     proc = cluster.exec("scontrol", "show", "job", "--oneliner", job, check=False)
     return parse_scontrol(proc.stdout.splitlines()[0]) if proc.returncode == 0 and proc.stdout else {}

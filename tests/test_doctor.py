@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from launcher import doctor
-from launcher.doctor import Result
+from launcher.cluster import doctor
+from launcher.cluster.doctor import Result
 from tests.conftest import run_launcher
 
 

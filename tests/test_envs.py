@@ -6,8 +6,8 @@ import gymnasium
 import numpy as np
 import pytest
 
-from launcher import envs
 from launcher.errors import UserError
+from launcher.training import envs
 from tests.conftest import GYMNASIUM_ENV, REPO
 
 

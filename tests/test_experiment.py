@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from launcher.errors import UserError
-from launcher.experiment import detect_shape, load_experiment, translate_config
-from launcher.settings import TrainSettings
+from launcher.training.experiment import detect_shape, load_experiment, translate_config
+from launcher.training.settings import TrainSettings
 from tests.conftest import call_cli, only_run_dir, progress_rows, run_launcher
 
 REPO = Path(__file__).resolve().parent.parent
@@ -229,7 +229,7 @@ def test_set_refuses_launcher_settings():
 # --- both example files pass every check that runs before Ray -----------------------------
 @pytest.mark.parametrize("example", [TUTORIAL, RLLIB_EXPERIMENT])
 def test_examples_pass_the_checks_before_ray(tmp_path, example):
-    from launcher import train
+    from launcher.training import loop as train
 
     data = load(example)
     data["output"] = str(tmp_path)

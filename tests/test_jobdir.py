@@ -7,9 +7,9 @@ import stat
 import pytest
 import yaml
 
-from launcher import jobdir
+from launcher.cluster import jobdir
 from launcher.errors import UserError
-from launcher.settings import TrainSettings
+from launcher.training.settings import TrainSettings
 
 
 def make(tmp_path, **kw):

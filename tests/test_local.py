@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from launcher import local
+from launcher.cluster import local
 from launcher.errors import UserError
 from tests.conftest import run_launcher
 

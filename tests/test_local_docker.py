@@ -188,8 +188,8 @@ def test_head_killed_then_resume_loses_no_iteration(client, prefix, tmp_path):
 
 def test_single_docker_run_head_without_workers(client, prefix, tmp_path):
     """The README's one-liner: one container, `launcher node --role head`, no workers."""
-    from launcher.jobdir import prepare_job
-    from launcher.settings import TrainSettings
+    from launcher.cluster.jobdir import prepare_job
+    from launcher.training.settings import TrainSettings
 
     settings = TrainSettings.from_dict({"output": str(tmp_path), "name": "single", "seed": 0,
                                         "stop": {"reward": 100, "iters": 20}})
@@ -254,8 +254,8 @@ def test_ctrl_c_checkpoints_and_removes_everything(client, prefix, tmp_path):
 
 
 def test_head_names_the_nodes_that_never_joined(client, prefix, tmp_path):
-    from launcher.jobdir import prepare_job
-    from launcher.settings import TrainSettings
+    from launcher.cluster.jobdir import prepare_job
+    from launcher.training.settings import TrainSettings
 
     job = prepare_job(TrainSettings(output=str(tmp_path), name="alone"), rollout_nodes=1,
                       cpus_per_node=1, ready_timeout_s=3)

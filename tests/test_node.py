@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from launcher import node
+from launcher.cluster import node
+from launcher.cluster.jobdir import prepare_job
 from launcher.errors import UserError
-from launcher.jobdir import prepare_job
-from launcher.settings import TrainSettings
+from launcher.training.settings import TrainSettings
 
 
 @pytest.fixture

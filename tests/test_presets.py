@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from launcher import algorithms, envs, train
-from launcher.presets import PRESETS
-from launcher.settings import TrainSettings
+from launcher.training import algorithms, envs
+from launcher.training import loop as train
+from launcher.training.presets import PRESETS
+from launcher.training.settings import TrainSettings
 from tests.conftest import GYMNASIUM_ENV
 
 FAMILY_ENVS = {("SAC", "classic"): "Pendulum-v1", ("DQN", "classic"): "CartPole-v1"}

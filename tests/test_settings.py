@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from launcher.errors import UserError
-from launcher.settings import Stop, TrainSettings, load_spec, read_yaml
+from launcher.training.settings import Stop, TrainSettings, load_spec, read_yaml
 
 
 def test_round_trip_through_spec_file(tmp_path):

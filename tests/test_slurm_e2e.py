@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from launcher.jobdir import load_job
+from launcher.cluster.jobdir import load_job
 from tests.conftest import progress_rows, require
 from tests.slurm_cluster import (
     CPU_NODES,

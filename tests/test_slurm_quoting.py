@@ -24,9 +24,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from launcher.cluster.site import SLURM_NAME, SiteProfile
+from launcher.cluster.slurm import job_options, render
 from launcher.errors import UserError
-from launcher.site import SLURM_NAME, SiteProfile
-from launcher.slurm import job_options, render
 
 MARK = "MARKER"
 PAYLOADS = ["$(touch {m})", "`touch {m}`", "; touch {m}", "| touch {m}", "&& touch {m}",

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from launcher.cluster.site import SiteProfile, time_to_seconds
+from launcher.cluster.slurm import JobOptions, job_options, render
 from launcher.errors import UserError
-from launcher.site import SiteProfile, time_to_seconds
-from launcher.slurm import JobOptions, job_options, render
 from tests.conftest import require
 
 GOLDEN = Path(__file__).parent / "golden" / "slurm"

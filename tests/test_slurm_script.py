@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from launcher.site import SiteProfile
-from launcher.slurm import job_options, render
+from launcher.cluster.site import SiteProfile
+from launcher.cluster.slurm import job_options, render
 
 SRUN = """#!/bin/bash
 while [ $# -gt 0 ] && [ "$1" != bash ]; do shift; done

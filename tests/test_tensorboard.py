@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from launcher import tensorboard as tb
 from launcher.errors import UserError
+from launcher.results import tensorboard as tb
 from tests.conftest import LAUNCHER, free_port, run_launcher
 
 

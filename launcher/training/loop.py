@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from launcher import algorithms, envs, presets
 from launcher.errors import UserError, first_line
-from launcher.runlog import RunLog
-from launcher.settings import SPEC_FILE, TrainSettings, check_keys, load_spec
+from launcher.training import algorithms, envs, presets
+from launcher.training.runlog import RunLog
+from launcher.training.settings import SPEC_FILE, TrainSettings, check_keys, load_spec
 
 CHECKPOINT_DIR = "checkpoints"
 KEEP_CHECKPOINTS = 3
@@ -534,7 +534,7 @@ def _loop(settings, algo, run_dir: Path, resume, reporter, started: float,
 
 
 def _plot(run_dir: Path) -> None:
-    from launcher import results
+    from launcher.results import tables as results
 
     try:
         results.plot([run_dir], run_dir / "reward.png")

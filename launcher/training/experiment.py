@@ -35,9 +35,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from launcher import legacy
 from launcher.errors import UserError
-from launcher.settings import TrainSettings, check_keys, closest, read_yaml
+from launcher.training import legacy
+from launcher.training.settings import TrainSettings, check_keys, closest, read_yaml
 
 LAUNCHER_FIELDS = tuple(f.name for f in dataclasses.fields(TrainSettings))
 # Keys that mean the same as a launcher setting and as an RLlib config key.

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from launcher.errors import UserError
-from launcher.settings import Stop, closest
+from launcher.training.settings import Stop, closest
 
 NEW_STACK = "new"  # RLModule + Learner + EnvRunner (torch; the launcher's default)
 OLD_STACK = "old"  # ModelV2 + RolloutWorker (--framework tf2)

@@ -77,7 +77,7 @@ def train_options(
     address: str | None = None,
 ) -> dict[str, Any]:
     """Merge: defaults < experiment file < flags. Returns a TrainSettings dict."""
-    from launcher.experiment import load_experiment
+    from launcher.training.experiment import load_experiment
 
     data: dict[str, Any] = load_experiment(config_file, framework=framework) if config_file else {}
     flags = {
@@ -92,7 +92,7 @@ def train_options(
             "time_s": stop_time}
     data["stop"] = {**(data.get("stop") or {}), **{k: v for k, v in stop.items() if v is not None}}
     if sets:
-        from launcher.experiment import translate_config
+        from launcher.training.experiment import translate_config
 
         data["config"] = {**(data.get("config") or {}), **translate_config(
             parse_assignments(sets, "--set"), where="--set",
@@ -145,7 +145,7 @@ TRAINING_OPTIONS: dict[str, tuple[Any, Any]] = {
 
 def cluster_defaults(training: dict[str, Any]) -> dict[str, Any]:
     """A new cluster job's defaults where they differ from `launcher train`'s."""
-    from launcher.settings import CLUSTER_CHECKPOINT_EVERY
+    from launcher.training.settings import CLUSTER_CHECKPOINT_EVERY
 
     return {"checkpoint_every": CLUSTER_CHECKPOINT_EVERY, **training}
 
@@ -187,9 +187,9 @@ def train(
     resume: Path = typer.Option(None, "--resume", help="Continue RUN_DIR from its last checkpoint."),
 ) -> None:
     """Train an agent. With no options: PPO on CartPole-v1 until it is solved."""
-    from launcher import train as trainer
-    from launcher.progress import Reporter
-    from launcher.settings import TrainSettings
+    from launcher.training import loop as trainer
+    from launcher.training.progress import Reporter
+    from launcher.training.settings import TrainSettings
 
     if resume is not None:
         settings = trainer.resume_settings(resume, data_overrides_for_resume(training))
@@ -216,7 +216,7 @@ def results(run_dirs: list[Path] = typer.Argument(..., help="Run directories."))
     from rich.console import Console
     from rich.table import Table
 
-    from launcher.results import table_rows
+    from launcher.results.tables import table_rows
 
     table = Table("iterations", "env steps", "best return", "last return", "time (s)")
     table.add_column("run", no_wrap=True)
@@ -235,7 +235,7 @@ def plot(
     x: str = typer.Option("env_steps", "--x", help="x axis: env_steps, iteration or time."),
 ) -> None:
     """Draw the mean-return curves of one or several runs in one figure."""
-    from launcher.results import plot as draw
+    from launcher.results.tables import plot as draw
 
     typer.echo(f"wrote {draw(run_dirs, out, x=x)}")
 
@@ -260,7 +260,7 @@ def node(
     trainer's status (75: interrupted after a checkpoint, requeue). Rollout and learner
     nodes join the head and exit when it is done. See launcher/node.py.
     """
-    from launcher.node import run_node
+    from launcher.cluster.node import run_node
 
     raise typer.Exit(run_node(run_dir, role, num_cpus=num_cpus, num_gpus=num_gpus, node_ip=node_ip))
 
@@ -293,8 +293,8 @@ def local(
     Exit status: the head's (0 done, 75 stopped after a checkpoint: --resume continues;
     2 bad input, nothing started); a head that dies says how to --resume.
     """
-    from launcher.local import LocalOptions, run_local
-    from launcher.settings import TrainSettings
+    from launcher.cluster.local import LocalOptions, run_local
+    from launcher.training.settings import TrainSettings
 
     opts = LocalOptions(nodes=nodes, gpus=gpus, cpus_per_node=cpus_per_node, memory=memory,
                         shm_size=shm_size, image=image, keep=keep, prefix=prefix,
@@ -322,8 +322,8 @@ def prepare(
 ) -> None:
     """Prepare a cluster job's run directory (spec.yaml, cluster.yaml, a private token) for
     `launcher node`, and print its path. For nodes started by hand, e.g. one `docker run`."""
-    from launcher.jobdir import prepare_job
-    from launcher.settings import TrainSettings
+    from launcher.cluster.jobdir import prepare_job
+    from launcher.training.settings import TrainSettings
 
     settings = TrainSettings.from_dict(cluster_defaults(training), where="the training options")
     job = prepare_job(settings, rollout_nodes=nodes, learner_gpus=gpus, cpus_per_node=cpus_per_node,
@@ -345,7 +345,7 @@ def doctor(
     with --for failed; without --for, only `train`'s needs count. Everything else is
     shown as information.
     """
-    from launcher import doctor as doc
+    from launcher.cluster import doctor as doc
 
     for mode in modes or []:
         if mode not in doc.MODES:
@@ -368,7 +368,7 @@ def tensorboard(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (0.0.0.0: all)."),
 ) -> None:
     """Serve TensorBoard on runs; prints the URL, and the ssh tunnel on a cluster."""
-    from launcher.tensorboard import serve
+    from launcher.results.tensorboard import serve
 
     serve(run_dirs, port=port, host=host, echo=typer.echo)
 # --- /tensorboard ---
@@ -423,7 +423,7 @@ def job_command(
     resume: Path = typer.Option(None, "--resume",
                                 help="Submit RUN_DIR again; it continues from its last checkpoint."),
 ) -> None:
-    from launcher import slurm as slurm_jobs
+    from launcher.cluster import slurm as slurm_jobs
 
     rendering = ctx.info_name == "render"
     if rendering and dry_run:
@@ -465,7 +465,7 @@ app.command("render", help="Print the Slurm job script `launcher submit` would s
 @app.command()
 def status(job: str = typer.Argument(..., help="Slurm job id, or a run directory.")) -> None:
     """State, exit code, nodes, run dir and training progress of a launcher job."""
-    from launcher import slurm as slurm_jobs
+    from launcher.cluster import slurm as slurm_jobs
 
     for key, value in slurm_jobs.status_lines(job):
         typer.echo(f"{key + ':':<11}{value}")
@@ -477,7 +477,7 @@ def logs(
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends."),
 ) -> None:
     """Print the job's log (every node's output, all restarts)."""
-    from launcher import slurm as slurm_jobs
+    from launcher.cluster import slurm as slurm_jobs
 
     for chunk in slurm_jobs.log_chunks(job, follow=follow):
         typer.echo(chunk, nl=False)
@@ -486,7 +486,7 @@ def logs(
 @app.command()
 def cancel(job: str = typer.Argument(..., help="Slurm job id, or a run directory.")) -> None:
     """Cancel a job; its nodes stop Ray. Waits until Slurm has ended it."""
-    from launcher import slurm as slurm_jobs
+    from launcher.cluster import slurm as slurm_jobs
 
     job_id, final = slurm_jobs.cancel(job)
     typer.echo(f"job {job_id}: {final}")
@@ -495,7 +495,7 @@ def cancel(job: str = typer.Argument(..., help="Slurm job id, or a run directory
 @app.command("list")
 def list_jobs() -> None:
     """This user's launcher jobs that Slurm still queues or runs."""
-    from launcher import slurm as slurm_jobs
+    from launcher.cluster import slurm as slurm_jobs
 
     rows = slurm_jobs.Slurm().queue()
     if not rows:

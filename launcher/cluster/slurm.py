@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher import __version__
-from launcher.errors import UserError
-from launcher.site import (
+from launcher.cluster.site import (
     RUNTIMES,
     Placement,
     SiteProfile,
@@ -36,6 +35,7 @@ from launcher.site import (
     check_time,
     time_to_seconds,
 )
+from launcher.errors import UserError
 
 SCRIPT_FILE = "job.sh"
 JOB_IDS_FILE = "slurm-job-ids"  # one Slurm job id per submission, newest last
@@ -55,7 +55,7 @@ def template_path() -> Path:
     custom = os.environ.get("LAUNCHER_SLURM_TEMPLATE")
     if custom:
         return Path(custom).expanduser()
-    return Path(__file__).resolve().parent / "templates" / TEMPLATE
+    return Path(__file__).resolve().parents[1] / "templates" / TEMPLATE
 
 
 # --- what a job asks for -----------------------------------------------------------------
@@ -196,7 +196,7 @@ def save_options(run_dir: str | Path, options: JobOptions) -> None:
 
 
 def load_options(run_dir: str | Path) -> JobOptions:
-    from launcher.settings import check_keys, read_yaml
+    from launcher.training.settings import check_keys, read_yaml
 
     path = Path(run_dir) / OPTIONS_FILE
     if not path.is_file():
@@ -217,7 +217,7 @@ def render(options: JobOptions, run_dir: str | Path) -> str:
     """The job script for these options and run directory."""
     import jinja2
 
-    from launcher.train import EXIT_INTERRUPTED
+    from launcher.training.loop import EXIT_INTERRUPTED
 
     options.validate()
     template = template_path()
@@ -422,10 +422,10 @@ def plan(data: dict[str, Any], flags: dict[str, Any], site_path: str | Path | No
     GPUs, CPUs) comes from its cluster.yaml and only stop criteria may change.
     Nothing is submitted here.
     """
-    from launcher import jobdir
-    from launcher import train as training
-    from launcher.settings import TrainSettings
-    from launcher.site import load_site
+    from launcher.cluster import jobdir
+    from launcher.cluster.site import load_site
+    from launcher.training import loop as training
+    from launcher.training.settings import TrainSettings
 
     if resume is not None:
         job = jobdir.load_job(resume)

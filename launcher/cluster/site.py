@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher.errors import UserError
-from launcher.settings import check_keys, read_yaml
+from launcher.training.settings import check_keys, read_yaml
 
 RUNTIMES = ("apptainer", "none")
 ROLES = ("head", "rollout", "learner")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from launcher.errors import UserError
-from launcher.runlog import PROGRESS_CSV, RETURN_KEYS, STEP_KEYS, first_of, number
+from launcher.training.runlog import PROGRESS_CSV, RETURN_KEYS, STEP_KEYS, first_of, number
 
 RETURN_COLUMNS = ("episode_return_mean",) + RETURN_KEYS
 STEP_COLUMNS = STEP_KEYS

@@ -25,7 +25,7 @@ from typing import Any
 import gymnasium
 
 from launcher.errors import UserError, first_line
-from launcher.settings import closest
+from launcher.training.settings import closest
 
 
 def is_entry_point(spec: str) -> bool:

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from launcher.algorithms import ALGORITHM_TABLE
 from launcher.errors import UserError
+from launcher.training.algorithms import ALGORITHM_TABLE
 
 ALGORITHMS = tuple(ALGORITHM_TABLE)
 FRAMEWORKS = ("torch", "tf2")

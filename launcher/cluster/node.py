@@ -44,9 +44,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from launcher.cluster.jobdir import JobDir, load_job, write_atomic
 from launcher.errors import UserError, first_line
-from launcher.jobdir import JobDir, load_job, write_atomic
-from launcher.progress import Reporter
+from launcher.training.progress import Reporter
 
 HEAD_FILE = "head.json"
 DONE_FILE = "done.json"
@@ -80,7 +80,7 @@ def visible_cuda_devices(env: dict[str, str]) -> int | None:
 def node_resources(job: JobDir, role: str, num_cpus: int | None, num_gpus: float | None,
                    env: dict[str, str] | None = None) -> tuple[int, float, dict[str, float]]:
     """CPUs, GPUs and custom resources this node advertises to Ray."""
-    from launcher.train import LEARNER_RESOURCE, ROLLOUT_RESOURCE, usable_cpus
+    from launcher.training.loop import LEARNER_RESOURCE, ROLLOUT_RESOURCE, usable_cpus
 
     env = os.environ if env is None else env
     spec = job.cluster.roles.get(role)
@@ -246,7 +246,7 @@ def ray_client_available() -> bool:
 def ray_env(job: JobDir) -> dict[str, str]:
     """Environment for `ray start` and the driver: token auth, quiet, fast local connects
     (train.RAY_FAST_CONNECT), TF's legacy Keras."""
-    from launcher.train import fast_connect_env
+    from launcher.training.loop import fast_connect_env
 
     env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(job.token_path),
            "RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "1", **fast_connect_env()}
@@ -368,7 +368,7 @@ def joined_nodes() -> list[Joined]:
     """Alive Ray nodes with the role their resources say."""
     import ray
 
-    from launcher.train import LEARNER_RESOURCE, ROLLOUT_RESOURCE
+    from launcher.training.loop import LEARNER_RESOURCE, ROLLOUT_RESOURCE
 
     out = []
     for node in ray.nodes():
@@ -445,7 +445,7 @@ class Stopper:
 # --- head --------------------------------------------------------------------------------
 def run_head(job: JobDir, ip: str, cpus: int, gpus: float, resources: dict, temp_dir: Path,
              log: NodeLog, stopper: Stopper) -> int:
-    from launcher import train as training
+    from launcher.training import loop as training
 
     state = job.state_dir
     for stale in (state / HEAD_FILE, state / DONE_FILE):
@@ -698,7 +698,7 @@ def _note_usr1(_signum, _frame):
 def run_node(run_dir: str | Path, role: str, num_cpus: int | None = None,
              num_gpus: float | None = None, node_ip: str | None = None) -> int:
     """Run one node of a prepared job; return the process exit status."""
-    from launcher.jobdir import ROLES
+    from launcher.cluster.jobdir import ROLES
 
     if role not in ROLES:
         raise UserError(f"unknown role {role!r}; valid: {', '.join(ROLES)}")

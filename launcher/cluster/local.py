@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from launcher.cluster.jobdir import CLUSTER_FILE, JobDir, load_job, prepare_job
 from launcher.errors import UserError, first_line
-from launcher.jobdir import CLUSTER_FILE, JobDir, load_job, prepare_job
-from launcher.settings import TrainSettings
+from launcher.training.settings import TrainSettings
 
 DEFAULT_IMAGE = "launcher:cpu"
 DEFAULT_SHM = "1g"
@@ -69,7 +69,7 @@ def check_options(opts: LocalOptions) -> None:
 
 def default_cpus_per_node(nodes: int, learner: bool) -> int:
     """Share this machine's CPUs between the containers, at least one each."""
-    from launcher.train import usable_cpus
+    from launcher.training.loop import usable_cpus
 
     return max(1, usable_cpus() // (nodes + 1 + int(learner)))
 
@@ -258,7 +258,7 @@ def remove_labelled(client, job_id: str) -> None:
 # --- the command -------------------------------------------------------------------------
 def check_resume(resume: Path) -> Path:
     """The run dir to resume, resolved; a clear error when it cannot be resumed."""
-    from launcher.train import checkpoints
+    from launcher.training.loop import checkpoints
 
     resume = Path(resume).expanduser().resolve()
     if not (resume / CLUSTER_FILE).is_file():
@@ -274,7 +274,7 @@ def prepare(settings: TrainSettings | None, opts: LocalOptions, resume: Path | N
     """A fresh job dir, or the one being resumed (checked by check_resume; its topology
     from cluster.yaml)."""
     if resume is not None:
-        from launcher.train import resume_settings
+        from launcher.training.loop import resume_settings
 
         job = load_job(resume)
         if resume_overrides:
@@ -345,7 +345,7 @@ def watch(cluster: LocalCluster, job: JobDir, say, interrupted: threading.Event,
           started: float) -> int:
     """Print the nodes' lines until the head exits; return its status, with a clear
     message when it died instead of finishing."""
-    from launcher.node import DONE_FILE, read_json
+    from launcher.cluster.node import DONE_FILE, read_json
 
     head = cluster.head()
     stopping_since: float | None = None
@@ -406,7 +406,7 @@ def noise(line: str) -> bool:
 
 
 def finished(code: int, job: JobDir, say, wall_s: float) -> int:
-    from launcher.train import EXIT_INTERRUPTED
+    from launcher.training.loop import EXIT_INTERRUPTED
 
     if code == EXIT_INTERRUPTED:
         say(f"stopped after a checkpoint; continue with: launcher local --resume {job.path}")

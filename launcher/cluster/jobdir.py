@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from launcher.errors import UserError
-from launcher.settings import SPEC_FILE, TrainSettings, check_keys, load_spec, read_yaml
+from launcher.training.settings import SPEC_FILE, TrainSettings, check_keys, load_spec, read_yaml
 
 CLUSTER_FILE = "cluster.yaml"
 STATE_DIR = ".cluster"
@@ -179,7 +179,7 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
 def place_settings(settings: TrainSettings, has_learner: bool, learner_gpus: float) -> None:
     """A cluster job's settings: actors placed by node roles, the learner (and its GPUs) on
     the learner node; then validated before anything is written or submitted."""
-    from launcher import train as training
+    from launcher.training import loop as training
 
     settings.place_on_cluster_roles = True
     settings.num_learners = 1 if has_learner else 0
@@ -213,7 +213,7 @@ def prepare_job(
         None: what each node finds (Slurm allocation, container limit).
     run_dir: default OUTPUT/NAME as for `launcher train`.
     """
-    from launcher import train as training
+    from launcher.training import loop as training
 
     if rollout_nodes < 0:
         raise UserError(f"--nodes must be 0 or more, got {rollout_nodes}")

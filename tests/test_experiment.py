@@ -26,7 +26,7 @@ def write(tmp_path: Path, data, name: str = "exp.yaml") -> Path:
 
 
 def load(path, notes: list | None = None, framework: str | None = None) -> dict:
-    return load_experiment(path, notify=(notes.append if notes is not None else lambda _line: None),
+    return load_experiment(path, say=(notes.append if notes is not None else lambda _line: None),
                            framework=framework)
 
 
@@ -139,7 +139,7 @@ def test_framework_flag_picks_the_stack_the_file_is_translated_to(tmp_path):
 
 
 def test_cli_framework_reaches_the_translation(tmp_path):
-    from launcher.cli import train_options
+    from launcher.training.options import merge_training_options as train_options
 
     path = write(tmp_path, {"env": "CartPole-v1", "train_batch_size": 500})
     data = train_options(algo="PPO", framework="tf2", config_file=path, sets=["sgd_minibatch_size=64"])
@@ -216,7 +216,7 @@ def test_empty_file_is_no_settings(tmp_path):
 # --- --set ---------------------------------------------------------------------------------
 def test_set_translates_old_names():
     notes: list[str] = []
-    assert translate_config({"num_sgd_iter": 3, "lr": 0.1}, "--set", notify=notes.append) == {
+    assert translate_config({"num_sgd_iter": 3, "lr": 0.1}, "--set", say=notes.append) == {
         "num_epochs": 3, "lr": 0.1}
     assert notes == ["num_sgd_iter → num_epochs"]
 
@@ -229,13 +229,14 @@ def test_set_refuses_launcher_settings():
 # --- both example files pass every check that runs before Ray -----------------------------
 @pytest.mark.parametrize("example", [TUTORIAL, RLLIB_EXPERIMENT])
 def test_examples_pass_the_checks_before_ray(tmp_path, example):
-    from launcher.training import loop as train
+    from launcher.training.loop import check_settings
+    from launcher.training.rllib_config import build_config
 
     data = load(example)
     data["output"] = str(tmp_path)
     settings = TrainSettings.from_dict(data).validate()
-    info = train.check(settings)
-    config = train.build_config(settings, info, 0, {})
+    info = check_settings(settings)
+    config = build_config(settings, info, 0)
     if example == RLLIB_EXPERIMENT:
         assert config.num_epochs == 6 and config.model_config["fcnet_hiddens"] == [32]
     else:

@@ -9,6 +9,7 @@ import yaml
 
 from launcher.cluster import jobdir
 from launcher.errors import UserError
+from launcher.training.resources import ClusterPlacement
 from launcher.training.settings import TrainSettings
 
 
@@ -22,8 +23,8 @@ def test_prepare_writes_spec_cluster_and_private_token(tmp_path):
     job = make(tmp_path, learner_gpus=1, cpus_per_node=2, job_name="my job")
     assert job.path == (tmp_path / "job").resolve()
     spec = yaml.safe_load(job.spec_path.read_text())
-    assert spec["place_on_cluster_roles"] is True
-    assert spec["num_learners"] == 1 and spec["num_gpus"] == 1
+    assert "place_on_cluster_roles" not in spec and "num_learners" not in spec  # derived
+    assert job.placement == ClusterPlacement(learners=1, learner_gpus=1)
     assert spec["stop"]["reward"] == 475.0  # check() filled the default stop
     cluster = yaml.safe_load(job.cluster_path.read_text())
     assert cluster["job_name"] == "my job"
@@ -40,33 +41,20 @@ def test_prepare_writes_spec_cluster_and_private_token(tmp_path):
 def test_no_gpus_means_no_learner_node(tmp_path):
     job = make(tmp_path)
     assert not job.cluster.has_learner
-    assert job.settings.num_learners == 0 and job.settings.num_gpus == 0
+    assert job.placement == ClusterPlacement(learners=0, learner_gpus=0)
 
 
 def test_cpu_learner_without_gpus(tmp_path):
     job = make(tmp_path, learner=True)
     assert job.cluster.has_learner and job.cluster.roles["learner"].gpus == 0
-    assert job.settings.num_learners == 1 and job.settings.num_gpus == 0
+    assert job.placement == ClusterPlacement(learners=1, learner_gpus=0)
 
 
 def test_round_trip(tmp_path):
     job = make(tmp_path, learner_gpus=2, ready_timeout_s=30)
     again = jobdir.load_job(job.path)
     assert again.cluster == job.cluster
-    assert again.settings.num_learners == 1
-
-
-def test_ports_are_derived_from_the_job_id_and_stay_in_range():
-    bases = {jobdir.port_base_for(jobdir.new_job_id()) for _ in range(200)}
-    assert len(bases) > 150  # spread out
-    for base in bases:
-        assert base >= jobdir.PORT_LOW and base + jobdir.PORT_BLOCK <= jobdir.PORT_HIGH
-        assert (base - jobdir.PORT_LOW) % jobdir.PORT_BLOCK == 0
-    assert jobdir.port_base_for("00000000aa") == jobdir.port_base_for("00000000bb")
-    spec = jobdir.ClusterSpec(job_id="abc", job_name="x", port_base=jobdir.PORT_HIGH - 20)
-    low, high = spec.worker_ports
-    assert 10002 <= low < high <= 19999
-    assert max(jobdir.PORT_OFFSETS.values()) < jobdir.PORT_BLOCK
+    assert again.placement == ClusterPlacement(learners=1, learner_gpus=2)
 
 
 def test_two_jobs_get_different_ids_and_tokens(tmp_path):

@@ -170,7 +170,7 @@ def test_vf_share_layers_and_model_merge_on_the_old_stack():
 def test_a_translated_legacy_config_validates_on_the_old_stack():
     from ray.rllib.algorithms.ppo import PPOConfig
 
-    from launcher.training.loop import apply_hyperparameters
+    from launcher.training.rllib_config import apply_hyperparameters
 
     old = {"num_workers": 1, "train_batch_size": 400, "sgd_minibatch_size": 100, "num_sgd_iter": 3,
            "lr_schedule": [[0, 1e-3], [10000, 1e-4]], "vf_share_layers": True,
@@ -239,7 +239,7 @@ def _valid_and_deprecated():
     """Keys some setter accepts for real, and keys that are only ever deprecated."""
     from ray._common.deprecation import DEPRECATED_VALUE
 
-    from launcher.training.loop import CONFIG_SECTIONS
+    from launcher.training.rllib_config import CONFIG_SECTIONS
 
     valid, deprecated = set(), set()
     for cls in _config_classes():
@@ -287,7 +287,7 @@ def test_a_translated_legacy_ppo_config_builds_and_validates():
     """Old keys of a Ray-1.x PPO config, translated, are accepted by PPOConfig for real."""
     from ray.rllib.algorithms.ppo import PPOConfig
 
-    from launcher.training.loop import apply_hyperparameters
+    from launcher.training.rllib_config import apply_hyperparameters
 
     old = {"num_workers": 1, "num_envs_per_worker": 2, "ignore_worker_failures": True,
            "recreate_failed_workers": False, "train_batch_size": 400, "sgd_minibatch_size": 100,

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from launcher.training import algorithms, envs
-from launcher.training import loop as train
+from launcher.training import algorithms, envs, rllib_config
 from launcher.training.presets import PRESETS
 from launcher.training.settings import TrainSettings
 from tests.conftest import GYMNASIUM_ENV
@@ -28,7 +27,7 @@ def test_preset_builds_a_config_rllib_validates(algo, family, default_family_env
     settings = TrainSettings(algo=algo, env=env).validate()
     info = envs.probe(settings.env)
     assert info.family == family
-    config = train.build_config(settings, info, runners=1, placement={})
+    config = rllib_config.build_config(settings, info, runners=1)
     config.validate()  # RLlib's own consistency checks (batch sizes, spaces...)
     for key, value in PRESETS[(algo, family)].items():
         if key != "num_env_runners" and (key in vars(config) or f"_{key}" in vars(config)):

@@ -51,7 +51,7 @@ def notice(line: str) -> None:
     print(f"note: {line}", file=sys.stderr)
 
 
-def translate_config(config: dict[str, Any], where: str, notify: Callable[[str], None] = notice,
+def translate_config(config: dict[str, Any], where: str, say: Callable[[str], None] = notice,
                      framework: str | None = None) -> dict[str, Any]:
     """RLlib config keys as users write them (e.g. `--set`) -> current AlgorithmConfig keys.
 
@@ -64,7 +64,7 @@ def translate_config(config: dict[str, Any], where: str, notify: Callable[[str],
             raise UserError(f"{key} is a launcher setting, not an RLlib key: use {rule.flag} "
                             f"instead of {where} {key}=...")
     for line in translated.notices:
-        notify(line)
+        say(line)
     return translated.config
 
 
@@ -79,7 +79,7 @@ def split_pick(path: str | Path) -> tuple[Path, str | None]:
     return Path(text), None
 
 
-def load_experiment(path: str | Path, notify: Callable[[str], None] = notice,
+def load_experiment(path: str | Path, say: Callable[[str], None] = notice,
                     framework: str | None = None) -> dict[str, Any]:
     """Parse an experiment file into a (partial) TrainSettings dict.
 
@@ -109,7 +109,7 @@ def load_experiment(path: str | Path, notify: Callable[[str], None] = notice,
     else:
         result = from_launcher_file(data, where, notices, framework)
     for line in notices:
-        notify(line)
+        say(line)
     return result
 
 

@@ -16,8 +16,8 @@ from numbers import Number
 from pathlib import Path
 from typing import Any
 
-PROGRESS_CSV = "progress.csv"
-RESULT_JSON = "result.json"
+from launcher.contract import PROGRESS_CSV, RESULT_JSON
+
 LEADING_COLUMNS = [
     "training_iteration",
     "num_env_steps_sampled_lifetime",
@@ -92,6 +92,20 @@ def summarise(result: dict) -> dict[str, Any]:
     }
 
 
+def iteration_of(row: dict | None) -> int | None:
+    """A row's iteration, or None when the row is damaged (a torn last line)."""
+    value = number((row or {}).get("training_iteration"))
+    return None if value is None or not math.isfinite(value) else int(value)
+
+
+def _json_line(line: str) -> dict | None:
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 class RunLog:
     """Appends one row per iteration to progress.csv, result.json and TensorBoard."""
 
@@ -105,7 +119,8 @@ class RunLog:
             with self.csv_path.open(newline="") as fh:
                 reader = csv.DictReader(fh)
                 self.columns = list(reader.fieldnames or [])
-                self.rows = list(reader)
+                # A row cut short by a crash mid-write has no readable iteration: dropped.
+                self.rows = [row for row in reader if iteration_of(row) is not None]
         self._tb = None
         if tensorboard:
             try:
@@ -117,14 +132,11 @@ class RunLog:
 
     def truncate_after(self, iteration: int) -> None:
         """Drop rows newer than `iteration` (resume from a checkpoint taken there)."""
-        self.rows = [r for r in self.rows if int(float(r["training_iteration"])) <= iteration]
+        self.rows = [r for r in self.rows if iteration_of(r) <= iteration]
         self._rewrite_csv()
         if self.json_path.exists():
-            kept = [
-                line
-                for line in self.json_path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("training_iteration", 0) <= iteration
-            ]
+            kept = [line for line in self.json_path.read_text(errors="replace").splitlines()
+                    if (found := iteration_of(_json_line(line))) is not None and found <= iteration]
             self.json_path.write_text("".join(line + "\n" for line in kept))
 
     def append(self, result: dict) -> dict[str, Any]:

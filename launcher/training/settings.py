@@ -18,12 +18,17 @@ from typing import Any
 
 import yaml
 
+from launcher.contract import RunPaths
 from launcher.errors import UserError
+from launcher.files import check_trusted, write_atomic
+from launcher.schema import check_fields
 from launcher.training.algorithms import ALGORITHM_TABLE
 
 ALGORITHMS = tuple(ALGORITHM_TABLE)
 FRAMEWORKS = ("torch", "tf2")
-SPEC_FILE = "spec.yaml"
+# Keys that spec files written by earlier versions hold but that are derived now (a
+# cluster job's placement comes from its cluster.yaml): read and ignored.
+DERIVED_KEYS = ("num_learners", "place_on_cluster_roles")
 
 
 def closest(word: str, choices) -> str:
@@ -88,11 +93,6 @@ class TrainSettings:
     name: str | None = None
     checkpoint_every: int = CHECKPOINT_EVERY  # iterations between checkpoints; 0 = final only
     address: str | None = None  # a running Ray cluster; None = embedded Ray
-    # Cluster placement (set by `launcher node` on Slurm / `launcher local`):
-    # the learner goes to the node holding the "learner_node" resource and env
-    # runners to nodes holding "rollout_node".
-    num_learners: int = 0
-    place_on_cluster_roles: bool = False
 
     def validate(self) -> TrainSettings:
         """Check everything that can be checked without importing Ray."""
@@ -117,8 +117,6 @@ class TrainSettings:
             raise UserError(f"--num-env-runners must be 0 or more, got {self.num_env_runners}")
         if self.checkpoint_every < 0:
             raise UserError(f"--checkpoint-every must be 0 or more, got {self.checkpoint_every}")
-        if self.num_learners < 0:
-            raise UserError(f"num_learners must be 0 or more, got {self.num_learners}")
         return self
 
     # --- YAML in and out -----------------------------------------------------------
@@ -129,21 +127,21 @@ class TrainSettings:
     def from_dict(cls, data: dict[str, Any], where: str = "settings") -> TrainSettings:
         if not isinstance(data, dict):
             raise UserError(f"{where} must be a mapping, got {type(data).__name__}")
+        data = {k: v for k, v in data.items() if k not in DERIVED_KEYS}
         check_keys(data, [f.name for f in dataclasses.fields(cls)], where)
-        data = dict(data)
+        check_fields(cls, data, where)
         stop = data.pop("stop", None) or {}
-        if not isinstance(stop, dict):
-            raise UserError(f"'stop' in {where} must be a mapping")
         check_keys(stop, [f.name for f in dataclasses.fields(Stop)], f"{where}: stop")
+        check_fields(Stop, stop, f"{where}: stop")
         try:
             return cls(stop=Stop(**stop), **data)
         except TypeError as exc:  # pragma: no cover - guarded by check_keys
             raise UserError(f"{where}: {exc}") from None
 
     def write_spec(self, run_dir: Path) -> Path:
-        """Write the settings as the run's spec file, readable by the user only."""
-        path = Path(run_dir) / SPEC_FILE
-        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        """Write the settings as the run's spec file, writable by the user only."""
+        path = RunPaths(run_dir).spec
+        write_atomic(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
         return path
 
 
@@ -177,7 +175,8 @@ def read_yaml(path: str | Path) -> Any:
 
 def load_spec(run_dir: str | Path) -> TrainSettings:
     """Read back the spec file a run directory was started with."""
-    path = Path(run_dir) / SPEC_FILE
+    path = RunPaths(run_dir).spec
     if not path.is_file():
-        raise UserError(f"{run_dir} is not a launcher run directory (no {SPEC_FILE} in it)")
+        raise UserError(f"{run_dir} is not a launcher run directory (no {path.name} in it)")
+    check_trusted(path)
     return TrainSettings.from_dict(read_yaml(path), where=str(path)).validate()

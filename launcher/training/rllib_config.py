@@ -1,0 +1,133 @@
+"""Settings -> an RLlib AlgorithmConfig: presets, the user's keys, the env, placement.
+
+Every key a user writes is set through the AlgorithmConfig method that owns it, so an
+unknown key is refused with the closest valid name instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from typing import Any
+
+from launcher.errors import UserError
+from launcher.training import algorithms, envs, presets
+from launcher.training.settings import check_keys
+
+
+def check_framework(framework: str) -> None:
+    """Make the framework importable-or-absent before RLlib is imported.
+
+    RLlib imports TensorFlow whenever it is installed (seconds of startup and a
+    screen of logs); torch runs tell it not to. The variables are inherited by
+    the Ray workers started after this.
+    """
+    if framework == "torch":
+        os.environ.setdefault("RLLIB_TEST_NO_TF_IMPORT", "1")
+        # ...which RLlib acknowledges with a warning at every import site.
+        logging.getLogger("ray.rllib.utils.framework").setLevel(logging.ERROR)
+    if framework == "tf2":
+        # Inherited from a torch run's environment (a parent process), it would hide TF.
+        os.environ.pop("RLLIB_TEST_NO_TF_IMPORT", None)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import importlib.util
+
+        if importlib.util.find_spec("tensorflow") is None:
+            raise UserError(
+                "--framework tf2 needs TensorFlow, which is not installed: "
+                "pip install 'launcher[tf]' (or use --framework torch)"
+            )
+        # RLlib's old API stack needs Keras 2; must be set before TF is imported,
+        # also in the Ray workers, which inherit this environment.
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+
+
+def hyperparameters(settings, family: str) -> dict[str, Any]:
+    """Presets for the algorithm and env family, overridden by the user's config."""
+    merged = presets.preset(settings.algo, family)
+    if settings.framework == "tf2" and "train_batch_size_per_learner" in merged:
+        # The presets are written for the new API stack; the old one (tf2) names it so.
+        merged["train_batch_size"] = merged.pop("train_batch_size_per_learner")
+    merged.update(settings.config)
+    return merged
+
+
+def build_config(settings, info: envs.EnvInfo, runners: int, actor_options: dict | None = None):
+    """The RLlib AlgorithmConfig for these settings (no Ray needed); `actor_options` place
+    the actors on a cluster's node roles (resources.placement_for)."""
+    placement = actor_options or {}
+    config = algorithms.config_class(settings.algo)()
+    quiet_libraries()  # after RLlib's import, which sets its own log levels
+    if settings.framework == "tf2":
+        config.api_stack(enable_rl_module_and_learner=False, enable_env_runner_and_connector_v2=False)
+    config.framework(settings.framework)
+    hyper = hyperparameters(settings, info.family)
+    hyper.pop("num_env_runners", None)
+    if placement.get("fault_tolerance"):  # before the user's settings, which may override it
+        config.fault_tolerance(**placement["fault_tolerance"])
+    apply_hyperparameters(config, hyper, f"the {settings.algo} config")
+    config.environment(env=envs.rllib_env_name(settings.env), env_config=settings.env_config)
+    config.env_runners(num_env_runners=runners, **placement.get("env_runners", {}))
+    if placement.get("learners"):
+        config.learners(**placement["learners"])
+    elif settings.num_gpus and settings.framework == "torch":
+        config.learners(num_learners=0, num_gpus_per_learner=settings.num_gpus)
+    elif settings.num_gpus:
+        config.resources(num_gpus=settings.num_gpus)
+    if settings.framework == "torch" and type(info.observation_space).__name__ != "Box":
+        # Discrete / Tuple / Dict observations: one-hot and flatten for the default nets.
+        from ray.rllib.connectors.env_to_module import FlattenObservations
+
+        config.env_runners(env_to_module_connector=lambda *_args, **_kw: FlattenObservations())
+    if settings.seed is not None:
+        config.debugging(seed=settings.seed)
+    return config
+
+
+# AlgorithmConfig's setter methods; their keyword names are the settings users write.
+CONFIG_SECTIONS = (
+    "training", "env_runners", "learners", "environment", "evaluation", "reporting",
+    "debugging", "fault_tolerance", "rl_module", "resources", "checkpointing", "callbacks",
+    "multi_agent", "offline_data", "framework", "api_stack",
+)
+
+
+def config_setters(config) -> dict[str, Any]:
+    """Map every settable key to the AlgorithmConfig method that sets it."""
+    import inspect
+
+    setters: dict[str, Any] = {}
+    for section in CONFIG_SECTIONS:
+        # Subclasses (PPOConfig.training) pass **kwargs up to AlgorithmConfig's method,
+        # so the keys of every class in the MRO are valid for the bound method.
+        for klass in type(config).__mro__:
+            function = klass.__dict__.get(section)
+            if function is None:
+                continue
+            for pname, param in inspect.signature(function).parameters.items():
+                # RLlib marks renamed arguments with DEPRECATED_VALUE (-1) defaults: they
+                # raise when set, so they are not valid keys (legacy.py translates them).
+                deprecated = isinstance(param.default, int) and param.default == -1
+                if pname not in ("self", "args", "kwargs") and not deprecated:
+                    setters.setdefault(pname, getattr(config, section))
+    return setters
+
+
+def apply_hyperparameters(config, hyper: dict[str, Any], where: str) -> None:
+    """Set each key through its AlgorithmConfig method; unknown keys are refused."""
+    setters = config_setters(config)
+    plain = {k for k in vars(config) if not k.startswith("_")}
+    check_keys(hyper, sorted(set(setters) | plain), where)
+    for key, value in hyper.items():
+        if key in setters:
+            setters[key](**{key: value})
+        else:
+            config.update_from_dict({key: value})
+
+
+def quiet_libraries() -> None:
+    """RLlib's advice-level warnings (new API stack notices...) drown the progress lines."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    for name in ("ray.rllib", "ray.tune", "ray.train"):
+        logging.getLogger(name).setLevel(logging.ERROR)

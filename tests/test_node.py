@@ -1,21 +1,25 @@
-"""launcher/node.py without Ray running: sizing, ports, temp dirs, argument lists,
-readiness messages, scoped process discovery."""
+"""launcher/cluster/node.py without Ray running: the head's and the workers' steps, with
+`ray start` replaced."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
-from launcher.cluster import node
+from launcher.cluster import node, ports
 from launcher.cluster.jobdir import prepare_job
+from launcher.cluster.rayproc import NodeRay, RayStartFailed
+from launcher.cluster.rendezvous import HeadGone
+from launcher.contract import EXIT_INTERRUPTED
 from launcher.errors import UserError
 from launcher.training.settings import TrainSettings
+from launcher.training.signals import StopRequests
 
 
 @pytest.fixture
@@ -24,102 +28,13 @@ def job(tmp_path):
                        cpus_per_node=3, ready_timeout_s=5)
 
 
-@pytest.fixture
-def gpu_job(tmp_path):
-    return prepare_job(TrainSettings(output=str(tmp_path), name="gjob"), rollout_nodes=1,
-                       learner_gpus=2)
+def make_node(job, role="rollout", ip="127.0.0.1", stops=None) -> node.Node:
+    return node.Node(job, role, ip, 1, 0, {"rollout_node": 1}, NodeRay(job.path / "t"),
+                     node.NodeLog(role), stops or StopRequests())
 
 
-def test_role_resources(job, gpu_job):
-    assert node.node_resources(job, "rollout", None, None, env={}) == (3, 0, {"rollout_node": 3})
-    # no learner node: the head runs env runners on all its CPUs but one
-    assert node.node_resources(job, "head", 4, None, env={}) == (4, 0, {"rollout_node": 3})
-    assert node.node_resources(job, "head", 1, None, env={}) == (1, 0, {})
-    # with a learner node the head only trains
-    assert node.node_resources(gpu_job, "head", 4, None, env={})[2] == {}
-    cpus, gpus, res = node.node_resources(gpu_job, "learner", 2, None,
-                                          env={"CUDA_VISIBLE_DEVICES": "0,1"})
-    assert (cpus, gpus, res) == (2, 2, {"learner_node": 1})
-
-
-def test_sizing_order_args_then_slurm_then_cluster_yaml(job):
-    env = {"SLURM_CPUS_ON_NODE": "7"}
-    assert node.node_resources(job, "rollout", 5, None, env=env)[0] == 5
-    assert node.node_resources(job, "rollout", None, None, env=env)[0] == 7
-    assert node.node_resources(job, "rollout", None, None, env={})[0] == 3
-
-
-def test_learner_without_its_gpus_is_refused(gpu_job):
-    with pytest.raises(UserError, match="should have 2 GPU"):
-        node.node_resources(gpu_job, "learner", 2, None, env={})
-    with pytest.raises(UserError, match="should have 2 GPU"):
-        node.node_resources(gpu_job, "learner", 2, None, env={"CUDA_VISIBLE_DEVICES": ""})
-
-
-def test_cuda_visible_devices_count():
-    assert node.visible_cuda_devices({}) is None
-    assert node.visible_cuda_devices({"CUDA_VISIBLE_DEVICES": ""}) == 0
-    assert node.visible_cuda_devices({"CUDA_VISIBLE_DEVICES": "2,3"}) == 2
-    assert node.visible_cuda_devices({"CUDA_VISIBLE_DEVICES": "-1"}) == 0
-
-
-def test_temp_dir_is_short_and_per_job_and_node(job, gpu_job):
-    one = node.temp_dir_for(job, "rollout", env={"SLURM_NODEID": "1"})
-    assert one != node.temp_dir_for(job, "rollout", env={"SLURM_NODEID": "0"})
-    assert one != node.temp_dir_for(gpu_job, "rollout", env={"SLURM_NODEID": "1"})
-    assert node.temp_dir_for(job, "head", env={}) != node.temp_dir_for(job, "rollout", env={})
-    # Ray's longest socket path: TEMP/session_<date>_<time>_<usec>_<pid>/sockets/plasma_store
-    longest = f"{one}/session_2026-11-25_09-15-28_123456_4194304/sockets/plasma_store"
-    assert len(longest.encode()) < 107
-
-
-def test_ray_start_args_are_a_list_with_the_jobs_ports(job):
-    temp = node.temp_dir_for(job, "head", env={})
-    args = node.ray_start_args(job, "head", "10.0.0.1", 2, 0, {"rollout_node": 1}, temp)
-    assert args[:2] == ["ray", "start"] and "--head" in args
-    assert "--no-monitor" in args  # a fixed set of nodes: no autoscaler process
-    value = dict(zip(args, args[1:], strict=False))
-    assert value["--port"] == str(job.cluster.port_base)
-    assert value["--node-ip-address"] == "10.0.0.1"
-    assert value["--num-cpus"] == "2" and value["--num-gpus"] == "0"
-    assert json.loads(value["--resources"]) == {"rollout_node": 1}
-    assert value["--temp-dir"] == str(temp)
-    low, high = job.cluster.worker_ports
-    assert value["--min-worker-port"] == str(low) and value["--max-worker-port"] == str(high)
-    worker = node.ray_start_args(job, "rollout", "10.0.0.2", 3, 0, {"rollout_node": 3}, temp,
-                                 head_address="10.0.0.1:20000")
-    assert "--head" not in worker
-    assert dict(zip(worker, worker[1:], strict=False))["--address"] == "10.0.0.1:20000"
-    token = job.token_path.read_text()
-    assert all(token not in a for a in args + worker)
-
-
-def test_ray_env_uses_the_token_file_never_the_token(job):
-    env = node.ray_env(job)
-    assert env["RAY_AUTH_MODE"] == "token"
-    assert env["RAY_AUTH_TOKEN_PATH"] == str(job.token_path)
-    assert "RAY_AUTH_TOKEN" not in env
-    assert "TF_USE_LEGACY_KERAS" not in env
-
-
-def test_busy_port_is_named(job):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        port = sock.getsockname()[1]
-        assert node.busy_ports("127.0.0.1", {"gcs": port}) == [f"{port} (gcs)"]
-
-
-def test_missing_nodes_are_named(job):
-    joined = [node.Joined("head", "h", "10.0.0.1"), node.Joined("rollout", "r1", "10.0.0.2")]
-    registered = [{"role": "rollout", "host": "r2", "ip": "10.0.0.3", "state": "joining"},
-                  {"role": "rollout", "host": "r1", "ip": "10.0.0.2", "state": "joined"}]
-    text = node.missing_message(job, joined, registered, 5)
-    assert "within 5 s" in text
-    assert "rollout: 1 of 2 joined" in text and "r2 (10.0.0.3: joining)" in text
-    assert "r1" not in text.split("rollout:")[1]
-    text = node.missing_message(job, joined[:1], [], 5)
-    assert "rollout: 0 of 2 joined; 2 never started" in text
+def write(path, data) -> None:
+    path.write_text(json.dumps(data))
 
 
 def test_unknown_role_and_unexpected_role(job):
@@ -131,50 +46,31 @@ def test_unknown_role_and_unexpected_role(job):
         node.run_node(job.path.parent, "head")
 
 
-def test_worker_gives_up_when_no_head_appears(job, capsys):
+def test_worker_gives_up_when_no_head_appears(job):
     """Polling, not sleeping: a worker with no head fails at the readiness timeout."""
     job.cluster.ready_timeout_s = 0.5
-    stopper = node.Stopper()
-    log = node.NodeLog("rollout")
     started = time.monotonic()
-    with pytest.raises(node.HeadGone, match="no head answered within"):
-        node.run_worker(job, "rollout", "127.0.0.1", 1, 0, {}, job.path / "t", log, stopper)
+    with pytest.raises(HeadGone, match="no head answered within"):
+        node.run_worker(make_node(job))
     assert time.monotonic() - started < 3
     registered = list((job.state_dir / "nodes").glob("rollout-*.json"))
     assert registered and json.loads(registered[0].read_text())["state"] == "waiting for the head"
 
 
 def test_worker_leaves_when_the_head_failed_before_it_joined(job):
-    stopper = node.Stopper()
-    time.sleep(0.01)
-    (job.state_dir / "done.json").write_text(json.dumps(
-        {"status": 2, "reason": "bad env", "session": None, "time": time.time() + 1}))
-    with pytest.raises(node.HeadGone, match="bad env"):
-        node.run_worker(job, "rollout", "127.0.0.1", 1, 0, {}, job.path / "t", node.NodeLog("r"),
-                        stopper)
+    write(job.state_dir / "done.json",
+          {"status": 2, "reason": "bad env", "session": None, "time": time.time() + 1})
+    with pytest.raises(HeadGone, match="bad env"):
+        node.run_worker(make_node(job))
 
 
-def test_stop_ray_touches_only_processes_of_its_temp_dir(tmp_path):
-    mine, other = tmp_path / "ray_mine", tmp_path / "ray_other"
-    code = "import time; time.sleep(60)"
-    ours = subprocess.Popen([sys.executable, "-c", code, f"--temp-dir={mine}"])
-    theirs = subprocess.Popen([sys.executable, "-c", code, f"--temp-dir={other}"])
-    try:
-        assert node.ray_pids(mine) == [ours.pid]
-        assert node.stop_ray(mine, grace_s=2) == 1
-        assert ours.wait(timeout=5) is not None
-        assert theirs.poll() is None
-    finally:
-        ours.kill()
-        theirs.kill()
-        theirs.wait()
-
-
-def test_actor_kinds():
-    assert node.actor_kind("SingleAgentEnvRunner") == "env_runner"
-    assert node.actor_kind("create_executable_class.<locals>._WrappedExecutable") == "learner"
-    assert node.actor_kind("PPOTorchLearner") == "learner"
-    assert node.actor_kind("SomethingElse") == "other"
+def test_worker_waiting_for_the_head_stops_on_sigterm(job):
+    job.cluster.ready_timeout_s = 30
+    with StopRequests() as stops:
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM))
+        timer.start()
+        status = node.run_worker(make_node(job, stops=stops))
+    assert status == 128 + signal.SIGTERM
 
 
 def test_worker_retries_a_failed_join_then_leaves_at_done(job, monkeypatch):
@@ -184,20 +80,18 @@ def test_worker_retries_a_failed_join_then_leaves_at_done(job, monkeypatch):
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         address = f"127.0.0.1:{sock.getsockname()[1]}"
-        (job.state_dir / "head.json").write_text(json.dumps(
-            {"address": address, "session": "s1", "ray_up": True}))
+        write(job.state_dir / "head.json", {"address": address, "session": "s1", "ray_up": True})
         calls = []
 
-        def fake_start(args, env, log):
+        def fake_start(self, args, env):
             calls.append(args)
             if len(calls) == 1:
-                raise node.RayStartFailed("ray start failed (exit 1):\nGCS not ready")
-            (job.state_dir / "done.json").write_text(json.dumps(
-                {"status": 0, "reason": "finished", "session": "s1", "time": time.time()}))
+                raise RayStartFailed("ray start failed (exit 1):\nGCS not ready")
+            write(job.state_dir / "done.json",
+                  {"status": 0, "reason": "finished", "session": "s1", "time": time.time()})
 
-        monkeypatch.setattr(node, "start_ray", fake_start)
-        status = node.run_worker(job, "rollout", "127.0.0.1", 1, 0, {"rollout_node": 1},
-                                 job.path / "t", node.NodeLog("rollout"), node.Stopper())
+        monkeypatch.setattr(NodeRay, "start", fake_start)
+        status = node.run_worker(make_node(job))
     assert status == 0 and len(calls) == 2
     assert "--address" in calls[0] and address in calls[0]
 
@@ -209,35 +103,86 @@ def test_worker_joins_only_once_the_heads_ray_is_up(job, monkeypatch):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
-        address = f"127.0.0.1:{sock.getsockname()[1]}"
-        head = {"address": address, "session": "s1", "ray_up": False}
-        (job.state_dir / "head.json").write_text(json.dumps(head))
+        head = {"address": f"127.0.0.1:{sock.getsockname()[1]}", "session": "s1", "ray_up": False}
+        write(job.state_dir / "head.json", head)
         calls = []
 
-        def fake_start(args, env, log):
+        def fake_start(self, args, env):
             calls.append(time.monotonic())
-            (job.state_dir / "done.json").write_text(json.dumps(
-                {"status": 0, "reason": "finished", "session": "s1", "time": time.time()}))
+            write(job.state_dir / "done.json",
+                  {"status": 0, "reason": "finished", "session": "s1", "time": time.time()})
 
-        monkeypatch.setattr(node, "start_ray", fake_start)
+        monkeypatch.setattr(NodeRay, "start", fake_start)
         result = []
-        worker = threading.Thread(target=lambda: result.append(node.run_worker(
-            job, "rollout", "127.0.0.1", 1, 0, {"rollout_node": 1}, job.path / "t",
-            node.NodeLog("rollout"), node.Stopper())))
+        worker = threading.Thread(target=lambda: result.append(node.run_worker(make_node(job))))
         worker.start()
         time.sleep(1.0)
         assert calls == []  # the port answers, but the head's Ray is not up yet
         up = time.monotonic()
-        (job.state_dir / "head.json").write_text(json.dumps({**head, "ray_up": True}))
+        write(job.state_dir / "head.json", {**head, "ray_up": True})
         worker.join(timeout=10)
     assert result == [0] and len(calls) == 1 and calls[0] >= up
 
 
-def test_ray_env_retries_local_connects_fast_unless_the_user_chose(job, monkeypatch):
-    monkeypatch.delenv("RAY_raylet_client_connect_timeout_milliseconds", raising=False)
-    env = node.ray_env(job)
-    assert env["RAY_raylet_client_connect_timeout_milliseconds"] == "100"
-    # the same patience as Ray's default (10 attempts, 1 s apart)
-    assert int(env["RAY_raylet_client_num_connect_attempts"]) * 100 == 10 * 1000
-    monkeypatch.setenv("RAY_raylet_client_connect_timeout_milliseconds", "500")
-    assert node.ray_env(job)["RAY_raylet_client_connect_timeout_milliseconds"] == "500"
+def free_block() -> int:
+    for base in ports.candidate_bases(ports.PORT_LOW):
+        if not ports.busy_ports("127.0.0.1", ports.block_ports(base)):
+            return base
+    raise AssertionError("no free port block")
+
+
+def test_head_starts_on_other_ports_when_its_own_are_taken(job, monkeypatch):
+    """Issue 11: a port of the job's block held on the node failed the head, and the
+    requeued job hit it again. The head picks free ports, retries a `ray start` that lost
+    one meanwhile, and publishes where it listens."""
+    monkeypatch.setattr(node, "ray_env", lambda job: {})
+    job.cluster.port_base = free_block()
+    calls = []
+
+    def fake_start(self, args, env):
+        calls.append(int(dict(zip(args, args[1:], strict=False))["--port"]))
+        if len(calls) == 1:
+            raise RayStartFailed("ray start failed (exit 1):\nFailed to bind: Address already in use")
+
+    monkeypatch.setattr(NodeRay, "start", fake_start)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", job.cluster.port_base))  # the preferred GCS port
+        sock.listen()
+        address, session = node.start_head(make_node(job, role="head"))
+    assert job.cluster.port_base not in calls and len(set(calls)) == 2
+    head = json.loads((job.state_dir / "head.json").read_text())
+    assert head["address"] == address == f"127.0.0.1:{calls[-1]}"
+    assert head["ray_up"] is True and head["session"] == session
+
+
+def test_head_gives_up_on_a_start_that_fails_for_another_reason(job, monkeypatch):
+    monkeypatch.setattr(node, "ray_env", lambda job: {})
+    job.cluster.port_base = free_block()
+    calls = []
+
+    def fake_start(self, args, env):
+        calls.append(args)
+        raise RayStartFailed("ray start failed (exit 1):\nbad resources")
+
+    monkeypatch.setattr(NodeRay, "start", fake_start)
+    with pytest.raises(RayStartFailed, match="bad resources"):
+        node.start_head(make_node(job, role="head"))
+    assert len(calls) == 1
+    assert json.loads((job.state_dir / "head.json").read_text())["ray_up"] is False
+
+
+def test_a_head_waiting_for_nodes_stops_and_asks_for_a_requeue_on_sigusr1(job, monkeypatch):
+    monkeypatch.setattr(node, "joined_nodes", lambda: [])
+    with StopRequests() as stops:
+        head = make_node(job, role="head", stops=stops)
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+        assert node.poll_joined(head, {"rollout": 2, "learner": 0}, "s1", time.monotonic()) is None
+    assert head.stopped("while waiting for nodes") == EXIT_INTERRUPTED
+
+
+def test_a_head_waiting_for_nodes_names_the_missing_ones(job, monkeypatch):
+    monkeypatch.setattr(node, "joined_nodes", lambda: [])
+    job.cluster.ready_timeout_s = 0.3
+    with pytest.raises(UserError, match="rollout: 0 of 2 joined"):
+        node.poll_joined(make_node(job, role="head"), {"rollout": 2, "learner": 0}, "s1",
+                         time.monotonic())

@@ -91,7 +91,7 @@ def test_dry_run_writes_everything_and_prints_the_exact_command(slurm, tmp_path,
     cluster = yaml.safe_load((run_dir / "cluster.yaml").read_text())
     assert cluster["roles"]["rollout"]["nodes"] == 2 and cluster["roles"]["learner"]["gpus"] == 1
     spec = yaml.safe_load((run_dir / "spec.yaml").read_text())
-    assert spec["place_on_cluster_roles"] and spec["num_learners"] == 1
+    assert "place_on_cluster_roles" not in spec  # placement comes from cluster.yaml
     assert spec["checkpoint_every"] == 1  # a cluster job checkpoints every iteration
 
 
@@ -122,11 +122,26 @@ def test_slurm_errors_reach_the_user_verbatim(slurm, tmp_path, capsys):
                           "Invalid account or account/partition combination specified")
 
 
-def test_without_slurm_commands_one_line(tmp_path, capsys, monkeypatch):
+def test_without_sbatch_nothing_is_written(tmp_path, capsys, monkeypatch):
+    """A machine without sbatch (not a login node) is told so before a run directory is
+    written, with the status of a missing tool (4), not a usage error's."""
     monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch anywhere
     monkeypatch.delenv("LAUNCHER_SITE", raising=False)
     code, _, err = call_cli(capsys, "submit", *TINY, "--output", str(tmp_path / "o"))
-    assert_one_line_error(code, err, "sbatch not found")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 4 and len(lines) == 1 and "sbatch not found" in lines[0], (code, err)
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_missing_slurm_command_is_a_missing_tool():
+    from launcher.cluster.slurm import Slurm
+    from launcher.errors import MissingTool
+
+    def runner(argv, **_):
+        raise FileNotFoundError(argv[0])
+
+    with pytest.raises(MissingTool, match="squeue not found"):
+        Slurm(runner=runner).queue()
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -216,6 +231,7 @@ def test_resume(slurm, tmp_path, capsys):
     code, _, err = call_cli(capsys, "submit", "--resume", str(run_dir))
     assert_one_line_error(code, err, "no checkpoint")
     (run_dir / "checkpoints" / "checkpoint_000003").mkdir(parents=True)
+    (run_dir / "checkpoints" / "checkpoint_000003" / "state.pkl").write_text("x")
     code, _, err = call_cli(capsys, "submit", "--resume", str(run_dir))
     assert_one_line_error(code, err, "still queued or running")
     call_cli(capsys, "cancel", "4242")
@@ -238,3 +254,74 @@ def test_logs_follow_returns_when_the_job_has_ended(slurm, tmp_path, capsys):
     record.write_text(record.read_text().replace("JobState=RUNNING", "JobState=COMPLETED"))
     code, stdout, err = call_cli(capsys, "logs", "4242", "--follow")
     assert code == 0 and stdout == "one\ntwo\n", err
+
+
+def test_a_failed_sbatch_can_be_retried_with_resume(slurm, tmp_path, capsys):
+    """sbatch refused the job: the run dir was written but never submitted. The error
+    says how to retry, and `submit --resume` submits it (from the start: no checkpoint)."""
+    (slurm / "sbatch.fail").write_text("sbatch: error: Invalid account\n")
+    code, _, err = call_cli(capsys, "submit", *TINY, "--output", str(tmp_path), "--name", "r6",
+                            "--account", "nope")
+    run_dir = tmp_path / "r6"
+    assert_one_line_error(code, err, "sbatch: error: Invalid account",
+                          f"launcher submit --resume {run_dir}")
+    assert not (run_dir / "slurm-job-ids").exists()
+    (slurm / "sbatch.fail").unlink()
+    code, stdout, err = call_cli(capsys, "submit", "--resume", str(run_dir), "--account", "lab")
+    assert code == 0 and "submitted Slurm job 4242" in stdout, err
+    assert (run_dir / "slurm-job-ids").read_text() == "4242\n"
+    assert "#SBATCH --account=lab" in (run_dir / "job.sh").read_text()
+    # submitted once, still no checkpoint: a resume would start over, and is refused
+    call_cli(capsys, "cancel", "4242")
+    code, _, err = call_cli(capsys, "submit", "--resume", str(run_dir))
+    assert_one_line_error(code, err, "no checkpoint")
+
+
+HOSTILE_OPTIONS = {
+    "unset": {"unset": ["X; touch /tmp/pwned"]},
+    "env name": {"env": {"A=1 touch /tmp/pwned #": "x"}},
+    "env name newline": {"env": {"FOO\n": "x"}},
+    "all of them": {"unset": ["X; touch /tmp/pwned"], "env": {"A=1 touch": "x"},
+                    "modules": ["$(touch /tmp/pwned)"]},
+    "job name": {"job_name": "x\n#SBATCH --uid=0"},
+    "partition": {"learner": {"partition": "gpu --uid=0"}},
+    "placement type": {"head": ["gpu"]},
+    "nodes type": {"nodes": "2; touch /tmp/pwned"},
+    "cpus bool": {"cpus_per_node": True},
+    "time": {"time": "00:99"},
+    "runtime": {"runtime": "$(touch /tmp/pwned)"},
+    "env value type": {"env": {"A": ["x"]}},
+    "binds type": {"binds": "/scratch"},
+    "unknown key": {"sbatch_extra": "--uid=0"},
+    "learner_on_cpu type": {"learner_on_cpu": "no"},
+    "not a mapping": ["nodes", 1],
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_OPTIONS))
+def test_resume_refuses_an_edited_slurm_yaml(slurm, tmp_path, capsys, name):
+    """slurm.yaml is read back on `submit --resume` and rendered into a script: every
+    field is checked as a flag or a site value is, and nothing is rendered or written."""
+    code, _, err = call_cli(capsys, "submit", "--dry-run", *TINY, "--output", str(tmp_path),
+                            "--name", "r7")
+    assert code == 0, err
+    run_dir = tmp_path / "r7"
+    saved = yaml.safe_load((run_dir / "slurm.yaml").read_text())
+    edit = HOSTILE_OPTIONS[name]
+    hostile = {**saved, **edit} if isinstance(edit, dict) else edit
+    (run_dir / "slurm.yaml").write_text(yaml.safe_dump(hostile))
+    script = (run_dir / "job.sh").read_text()
+    code, _, err = call_cli(capsys, "submit", "--resume", str(run_dir))
+    assert_one_line_error(code, err, "slurm.yaml")
+    assert (run_dir / "job.sh").read_text() == script
+    assert calls(slurm) == [] and not Path("/tmp/pwned").exists()
+
+
+def test_apptainer_run_dir_with_bind_separators_is_refused_before_writing(slurm, tmp_path, capsys):
+    image = tmp_path / "launcher.sif"
+    image.write_text("")
+    out = tmp_path / "a:b"
+    code, _, err = call_cli(capsys, "submit", *TINY, "--runtime", "apptainer", "--image", str(image),
+                            "--output", str(out))
+    assert_one_line_error(code, err, "the run directory", "Apptainer")
+    assert not out.exists() and calls(slurm) == []

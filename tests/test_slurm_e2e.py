@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from launcher.cluster.jobdir import load_job
+from launcher.contract import RunPaths
 from tests.conftest import progress_rows, require
 from tests.slurm_cluster import (
     CPU_NODES,
@@ -87,12 +87,11 @@ def no_ray_left(cluster: Cluster, timeout_s: float = 45) -> None:
 
 
 def actors_on(cluster: Cluster, node: str, run_dir: Path) -> set[str]:
-    """Ray actor class names whose workers ran on `node` for this job (from Ray's logs)."""
-    short_id = load_job(run_dir).cluster.short_id  # the nodes' Ray temp dirs: node.temp_dir_for
-    script = (f"cat /tmp/ray_{short_id}_*/session_*/logs/worker-*.out 2>/dev/null "
-              "| grep -a -o ':actor_name:[A-Za-z_]*' | sort -u")
-    proc = cluster.exec("bash", "-c", script, node=node, check=False)
-    return {line.split(":")[-1] for line in proc.stdout.split()}
+    """Ray actor class names that ran on `node` for this job: the head's placement record
+    (the nodes' Ray temp dirs are private and removed when the job ends)."""
+    proc = cluster.exec("cat", str(RunPaths(run_dir).placement), check=False)
+    placement = json.loads(proc.stdout or "[]")
+    return {actor["class"] for actor in placement if actor["host"] == node}
 
 
 # --- 1: a heterogeneous job trains across the nodes ---------------------------------------

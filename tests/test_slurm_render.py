@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from launcher.cluster.site import SiteProfile, time_to_seconds
 from launcher.cluster.slurm import JobOptions, job_options, render
+from launcher.cluster.slurm.site import SiteProfile, time_to_seconds
 from launcher.errors import UserError
 from tests.conftest import require
 
@@ -133,6 +134,120 @@ def test_apptainer_runtime():
     assert "APPTAINERENV_${name}" in text
 
 
+def test_site_env_reaches_the_apptainer_container():
+    """--cleanenv drops the host's variables: the site profile's go in explicitly."""
+    text = render(CASES["site_profile"](), RUN_DIR)
+    assert "export OMP_NUM_THREADS=1\n" in text
+    assert "export APPTAINERENV_OMP_NUM_THREADS=1\n" in text
+    plain = render(job_options(SiteProfile.from_dict({"env": {"OMP_NUM_THREADS": 1}}), {}), RUN_DIR)
+    assert "export OMP_NUM_THREADS=1\n" in plain and "APPTAINERENV_OMP" not in plain
+
+
+# An array expansion that bash < 4.4 calls unbound under `set -u` when the array is
+# empty; only the guarded form ${a[@]+"${a[@]}"} is safe there.
+GUARDED = re.compile(r'\$\{(\w+)\[[@*]\]\+"\$\{\1\[[@*]\]\}"\}')
+ARRAY_EXPANSION = re.compile(r"\$\{#?!?\w+\[[@*]\]")
+
+
+def unguarded_array_expansions(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines()
+            if ARRAY_EXPANSION.search(GUARDED.sub("", line))]
+
+
+@pytest.mark.parametrize("name", sorted(CASES) + ["default"])
+def test_no_unguarded_array_expansion(name):
+    """The default shape (one node: no worker step) left `worker_pids` empty and died
+    with 'unbound variable' on bash 4.2/4.3 (RHEL/CentOS 7)."""
+    options = CASES[name]() if name != "default" else job_options(SiteProfile(), {})
+    assert unguarded_array_expansions(render(options, RUN_DIR)) == []
+    assert unguarded_array_expansions('for p in "${pids[@]}"; do') != []  # the check works
+
+
+def test_time_limit_fields_are_checked():
+    for good, seconds in (("90", 5400), ("90:30", 5430), ("48:00:00", 172800), ("1-23", 169200),
+                          ("1-00:30", 88200), ("2-12:30:15", 217815), ("0:59:59", 3599)):
+        assert time_to_seconds(good) == seconds, good
+        assert job_options(SiteProfile(), {"time": good}).time == good
+    for bad in ("00:99", "99:99:99", "1-99:99:99", "1-24", "1-00:60", "10:60", "1:2:3:4", "1-"):
+        with pytest.raises(UserError) as info:
+            job_options(SiteProfile(), {"time": bad})
+        assert "--time" in str(info.value) and "\n" not in str(info.value), bad
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    ({"job_name": "abc\n"}, "--job-name"),
+    ({"partition": "gpu\n"}, "partition"),
+    ({"learner_qos": "high\n"}, "learner qos"),
+    ({"time": "10\n#SBATCH --uid=0"}, "--time"),
+])
+def test_a_trailing_newline_is_refused(flags, fragment):
+    with pytest.raises(UserError) as info:
+        job_options(SiteProfile(), flags)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("profile, fragment", [
+    ({"env": {"FOO\n": "x"}}, "env name"),
+    ({"unset": ["LD_PRELOAD\n"]}, "unset entry"),
+    ({"account": "lab\n"}, "account"),
+])
+def test_a_trailing_newline_in_a_site_profile_is_refused(profile, fragment):
+    with pytest.raises(UserError) as info:
+        SiteProfile.from_dict(profile)
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("profile, fragment", [
+    ({"cpus_per_node": True}, "cpus_per_node"),
+    ({"cpus_per_node": "4"}, "cpus_per_node"),
+    ({"learner_on_cpu": "no"}, "learner_on_cpu"),
+    ({"time": True}, "time"),
+    ({"time": ["1:00:00"]}, "time"),
+    ({"runtime": ["none"]}, "runtime"),
+    ({"image": 5}, "image"),
+    ({"modules": [["gcc"]]}, "modules entry"),
+    ({"env": {"A": ["x"]}}, "env A"),
+    ({"env": ["A=1"]}, "env must be a mapping"),
+    ({"unset": "LD_PRELOAD"}, "unset must be a list"),
+    ({"learner": ["gpu"]}, "learner must be a mapping"),
+    ({"partition": ["gpu"]}, "partition"),
+])
+def test_wrong_types_in_a_site_profile_are_one_line_errors(profile, fragment):
+    with pytest.raises(UserError) as info:
+        SiteProfile.from_dict(profile)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    ({"nodes": True}, "--nodes"),
+    ({"gpus": True}, "--gpus"),
+    ({"cpus_per_node": True}, "--cpus-per-node"),
+    ({"checkpoint_before": True}, "--checkpoint-before"),
+    ({"learner_on_cpu": 1}, "--learner-on-cpu"),
+])
+def test_a_bool_is_not_a_number(flags, fragment):
+    with pytest.raises(UserError) as info:
+        job_options(SiteProfile(), flags)
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("run_dir, profile, fragment", [
+    ("/shared/a:b/run", {}, "the run directory"),
+    ("/shared/a,b/run", {}, "the run directory"),
+    (RUN_DIR, {"binds": ["/scratch,/projects"]}, "binds entry"),
+    (RUN_DIR, {"scratch": "/tmp/a:b"}, "scratch"),
+])
+def test_apptainer_bind_separators_are_refused(run_dir, profile, fragment):
+    site = SiteProfile.from_dict({"runtime": "apptainer", "image": "/i.sif", **profile})
+    with pytest.raises(UserError) as info:
+        render(job_options(site, {}), run_dir)
+    message = str(info.value)
+    assert fragment in message and ("Apptainer" in message or "one bind" in message), message
+    # runtime none binds nothing: the same paths are fine
+    plain = job_options(SiteProfile.from_dict({**profile, "runtime": "none"}), {})
+    assert "export LAUNCHER_RUN_DIR=" in render(plain, run_dir)
+
+
 def test_signal_lead_time():
     assert JobOptions(time="00:10:00").validate().signal_s == 120
     assert JobOptions(time="2").validate().signal_s == 60
@@ -151,6 +266,7 @@ def test_signal_lead_time():
     ({"runtime": "docker"}, "--runtime"),
     ({"runtime": "apptainer"}, "--image"),
     ({"nodes": 0}, "--nodes"),
+    ({"time": "00:99"}, "--time"),
     ({"gpus": -1}, "--gpus"),
     ({"checkpoint_before": 5}, "--checkpoint-before"),
 ])

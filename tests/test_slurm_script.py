@@ -1,12 +1,20 @@
 """The job script's control flow, run for real under bash with stub srun / launcher /
-scontrol: the time-limit warning is forwarded and leads to a requeue, scancel's TERM
-checkpoints but does not requeue, a failing rollout step stops the head at once.
-(The same flows run on the Slurm container cluster in test_slurm_e2e.py; these take
-seconds.)"""
+apptainer / scontrol: the time-limit warning is forwarded and leads to a requeue,
+scancel's TERM checkpoints but does not requeue, a failing rollout step stops the head
+at once, the one-node default shape (no worker step) ends cleanly, and the site
+profile's variables reach the node inside an Apptainer container. (The same flows run
+on the Slurm container cluster in test_slurm_e2e.py; these take seconds.)
+
+Every test runs under this machine's bash, and also under an old bash (< 4.4, as on
+RHEL/CentOS 7, where `set -u` calls an empty array unbound) when LAUNCHER_OLD_BASH names
+one: none can be installed from this project's package sources (Debian bookworm ships
+bash 5.2 only), so without it those runs are skipped.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -14,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from launcher.cluster.site import SiteProfile
 from launcher.cluster.slurm import job_options, render
+from launcher.cluster.slurm.site import SiteProfile
 
 SRUN = """#!/bin/bash
 while [ $# -gt 0 ] && [ "$1" != bash ]; do shift; done
@@ -32,6 +40,7 @@ var="STUB_${role^^}"
 behaviour=${!var:-ok}
 events="$STUB_DIR/events"
 echo "$role start" >> "$events"
+echo "$role OMP_NUM_THREADS=${OMP_NUM_THREADS-unset}" >> "$events"
 case "$behaviour" in
   ok) exit 0 ;;
   fail) echo "$role fail" >> "$events"; exit 3 ;;
@@ -47,23 +56,55 @@ SCONTROL = """#!/bin/bash
 echo "scontrol $*" >> "$STUB_DIR/events"
 """
 
+# `apptainer exec --cleanenv ... IMAGE launcher ...` stand-in: runs the command with only
+# what --cleanenv lets in, the APPTAINERENV_ variables (prefix removed), plus the stubs'
+# own plumbing (PATH, STUB_*).
+APPTAINER = """#!/bin/bash
+keep=("PATH=$PATH")
+for name in $(compgen -e); do
+  case "$name" in
+    APPTAINERENV_*) keep+=("${name#APPTAINERENV_}=${!name}") ;;
+    STUB_*) keep+=("$name=${!name}") ;;
+  esac
+done
+while [ $# -gt 0 ] && [ "$1" != launcher ]; do shift; done
+exec env -i "${keep[@]}" "$@"
+"""
 
-def start(tmp_path: Path, gpus: int, **behaviour: str) -> subprocess.Popen:
+
+def bashes() -> list:
+    """This machine's bash, and LAUNCHER_OLD_BASH (a bash < 4.4) when it names one."""
+    old = os.environ.get("LAUNCHER_OLD_BASH")
+    skip = pytest.mark.skip(reason="no bash < 4.4 here: set LAUNCHER_OLD_BASH=/path/to/bash-4.3")
+    return ["bash", pytest.param(old or "old-bash", marks=() if old else skip, id="old-bash")]
+
+
+@pytest.fixture(params=bashes(), ids=lambda b: "bash" if b == "bash" else "old-bash")
+def bash(request) -> str:
+    return shutil.which(request.param) or request.param
+
+
+def start(tmp_path: Path, bash: str, gpus: int, nodes: int = 2, site: dict | None = None,
+          flags: dict | None = None, **behaviour: str) -> subprocess.Popen:
+    """Render a job and run it under `bash` (the steps' `bash -c` too) with the stubs."""
     stubs = tmp_path / "bin"
     stubs.mkdir()
-    for name, text in (("srun", SRUN), ("launcher", LAUNCHER), ("scontrol", SCONTROL)):
+    for name, text in (("srun", SRUN), ("launcher", LAUNCHER), ("scontrol", SCONTROL),
+                       ("apptainer", APPTAINER)):
         (stubs / name).write_text(text)
         (stubs / name).chmod(0o755)
+    (stubs / "bash").symlink_to(bash)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     script = run_dir / "job.sh"
-    script.write_text(render(job_options(SiteProfile(), {"nodes": 2, "gpus": gpus,
-                                                         "cpus_per_node": 2}), run_dir))
+    options = job_options(SiteProfile.from_dict(site or {}),
+                          {"nodes": nodes, "gpus": gpus, "cpus_per_node": 2, **(flags or {})})
+    script.write_text(render(options, run_dir))
     env = {"PATH": f"{stubs}:/usr/bin:/bin", "STUB_DIR": str(tmp_path), "SLURM_JOB_ID": "7",
            "HOME": str(tmp_path), "TMPDIR": str(tmp_path / "tmp"),
            **{f"STUB_{role.upper()}": how for role, how in behaviour.items()}}
-    return subprocess.Popen(["bash", str(script)], cwd=run_dir, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen([str(stubs / "bash"), str(script)], cwd=run_dir, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def events(tmp_path: Path) -> list[str]:
@@ -86,8 +127,8 @@ def finish(proc: subprocess.Popen, timeout_s: float = 60) -> tuple[int, str]:
     return proc.returncode, out
 
 
-def test_time_limit_warning_is_forwarded_and_the_job_requeues(tmp_path):
-    proc = start(tmp_path, gpus=1, head="serve", rollout="ok", learner="ok")
+def test_time_limit_warning_is_forwarded_and_the_job_requeues(tmp_path, bash):
+    proc = start(tmp_path, bash, gpus=1, head="serve", rollout="ok", learner="ok")
     wait_started(tmp_path, 3)
     os.kill(proc.pid, signal.SIGUSR1)
     code, out = finish(proc)
@@ -98,8 +139,8 @@ def test_time_limit_warning_is_forwarded_and_the_job_requeues(tmp_path):
     assert "requeueing job 7" in out
 
 
-def test_scancel_term_checkpoints_but_does_not_requeue(tmp_path):
-    proc = start(tmp_path, gpus=0, head="serve", rollout="ok")
+def test_scancel_term_checkpoints_but_does_not_requeue(tmp_path, bash):
+    proc = start(tmp_path, bash, gpus=0, head="serve", rollout="ok")
     wait_started(tmp_path, 2)
     os.kill(proc.pid, signal.SIGTERM)
     code, out = finish(proc)
@@ -109,9 +150,9 @@ def test_scancel_term_checkpoints_but_does_not_requeue(tmp_path):
     assert "launcher submit --resume" in out
 
 
-def test_a_failing_rollout_step_stops_the_head_at_once(tmp_path):
+def test_a_failing_rollout_step_stops_the_head_at_once(tmp_path, bash):
     started = time.monotonic()
-    proc = start(tmp_path, gpus=1, head="serve", rollout="fail", learner="ok")
+    proc = start(tmp_path, bash, gpus=1, head="serve", rollout="fail", learner="ok")
     code, out = finish(proc)
     assert time.monotonic() - started < 20, "the head should not wait out its timeout"
     assert code != 0, out  # the head was stopped (the real one checkpoints: 75)
@@ -121,7 +162,33 @@ def test_a_failing_rollout_step_stops_the_head_at_once(tmp_path):
 
 
 @pytest.mark.parametrize("gpus", [0, 1])
-def test_success_is_the_heads_status(tmp_path, gpus):
-    proc = start(tmp_path, gpus=gpus, head="ok", rollout="ok", learner="ok")
+def test_success_is_the_heads_status(tmp_path, bash, gpus):
+    proc = start(tmp_path, bash, gpus=gpus, head="ok", rollout="ok", learner="ok")
     code, out = finish(proc)
     assert code == 0 and "head finished with status 0" in out, out
+
+
+def test_the_default_shape_one_node_no_worker_step(tmp_path, bash):
+    """`launcher submit` with no --nodes / --gpus: the head alone, `worker_pids` empty
+    (bash < 4.4 called it unbound under `set -u` and the job died)."""
+    proc = start(tmp_path, bash, gpus=0, nodes=1, head="ok")
+    code, out = finish(proc)
+    assert code == 0 and "head finished with status 0" in out, out
+    assert "unbound variable" not in out
+    assert [e for e in events(tmp_path) if e.endswith(" start")] == ["head start"]
+
+
+@pytest.mark.parametrize("runtime", ["apptainer", "none"])
+def test_site_env_reaches_the_node_with_either_runtime(tmp_path, bash, runtime):
+    """Apptainer's --cleanenv drops the host's variables: the site profile's `env:`
+    must still reach `launcher node` inside the container."""
+    image = tmp_path / "launcher.sif"
+    image.write_text("")
+    proc = start(tmp_path, bash, gpus=1, site={"env": {"OMP_NUM_THREADS": 3}},
+                 flags={"runtime": runtime, "image": str(image)},
+                 head="ok", rollout="ok", learner="ok")
+    code, out = finish(proc)
+    assert code == 0, out
+    seen = sorted(e for e in events(tmp_path) if "OMP_NUM_THREADS" in e)
+    assert seen == ["head OMP_NUM_THREADS=3", "learner OMP_NUM_THREADS=3",
+                    "rollout OMP_NUM_THREADS=3"], (seen, out)

@@ -32,10 +32,10 @@ node_step() {
   shift
   local cpus=${SLURM_CPUS_PER_TASK:-${SLURM_CPUS_ON_NODE:-1}}
   local scratch="${LAUNCHER_SCRATCH}/launcher-${SLURM_JOB_ID}"
-  mkdir -p "$scratch"
+  (umask 077 && mkdir -p "$scratch")
   if [ "$LAUNCHER_RUNTIME" = apptainer ]; then
-    # --cleanenv keeps the host's environment out of the container; Slurm's and the
-    # GPU variables go in explicitly (APPTAINERENV_X becomes X inside).
+    # --cleanenv keeps the host's environment out of the container; Slurm's, the GPU
+    # and the site profile's variables go in explicitly (APPTAINERENV_X becomes X inside).
     local name
     for name in $(compgen -e); do
       case "$name" in
@@ -46,7 +46,7 @@ node_step() {
     export APPTAINERENV_TMPDIR=/tmp
     local nv=()
     if [ "$role" = learner ]; then nv=(--nv); fi
-    exec apptainer exec --cleanenv "${nv[@]}" \
+    exec apptainer exec --cleanenv ${nv[@]+"${nv[@]}"} \
       --bind "${LAUNCHER_RUN_DIR}" --bind "${scratch}:/tmp" \
       "$LAUNCHER_IMAGE" \
       launcher node --run-dir "$LAUNCHER_RUN_DIR" --role "$role" --num-cpus "$cpus" "$@"
@@ -91,7 +91,7 @@ while :; do
     break
   fi
   if [ -z "$worker_failed" ]; then
-    for pid in "${worker_pids[@]}"; do
+    for pid in ${worker_pids[@]+"${worker_pids[@]}"}; do
       if ! kill -0 "$pid" 2>/dev/null; then
         wait "$pid"
         rc=$?
@@ -111,13 +111,13 @@ echo "launcher: head finished with status ${status} at $(date -u +%FT%TZ)"
 # The other nodes leave by themselves once the head is done; give them a moment, then stop them.
 for _ in $(seq 1 60); do
   running=0
-  for pid in "${worker_pids[@]}"; do
+  for pid in ${worker_pids[@]+"${worker_pids[@]}"}; do
     if kill -0 "$pid" 2>/dev/null; then running=1; fi
   done
   [ "$running" = 0 ] && break
   sleep 0.5
 done
-for pid in "${worker_pids[@]}"; do
+for pid in ${worker_pids[@]+"${worker_pids[@]}"}; do
   kill -TERM "$pid" 2>/dev/null
 done
 wait

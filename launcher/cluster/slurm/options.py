@@ -1,0 +1,204 @@
+"""What a Slurm job asks for (`JobOptions`): merged from flags, a site profile and the
+defaults, validated, and kept in the run directory (slurm.yaml) for `submit --resume`.
+
+The field names are the schema: `launcher submit` flags and site-profile keys map onto
+them one to one. Whatever the source (a flag, a profile, slurm.yaml read back from a
+run directory that others may have touched) a value passes the same checks of site.py
+before it can reach the job script.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from launcher.cluster.slurm.site import (
+    LIST_FIELDS,
+    PLACEMENT_FIELDS,
+    SHARED_CHECKS,
+    Placement,
+    SiteProfile,
+    check_bind_path,
+    check_path_text,
+    check_shared,
+    check_slurm_name,
+    check_whole,
+    read_mapping,
+    time_to_seconds,
+)
+from launcher.contract import HEAD, LEARNER, ROLES, ROLLOUT, RunPaths
+from launcher.errors import UserError
+
+DEFAULT_TIME = "01:00:00"
+DEFAULT_JOB_NAME = "launcher"
+# Fields a `launcher submit` flag sets (`cpus_per_node` is `--cpus-per-node`).
+FLAG_FIELDS = ("nodes", "gpus", "cpus_per_node", "time", "job_name", "runtime", "image",
+               "checkpoint_before", "learner_on_cpu")
+
+
+@dataclass
+class JobOptions:
+    """Everything the job script is rendered from, apart from the run directory."""
+
+    nodes: int = 1  # rollout nodes (gpus > 0), or all nodes (gpus == 0)
+    gpus: int = 0  # GPUs of the learner node; 0: no learner node, plain job
+    cpus_per_node: int | None = None  # None: whole nodes (--exclusive)
+    time: str = DEFAULT_TIME
+    job_name: str = DEFAULT_JOB_NAME
+    runtime: str = "none"
+    image: str | None = None
+    head: Placement = field(default_factory=Placement)
+    rollout: Placement = field(default_factory=Placement)
+    learner: Placement = field(default_factory=Placement)
+    modules: list[str] = field(default_factory=list)
+    activate: str | None = None
+    unset: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    binds: list[str] = field(default_factory=list)
+    scratch: str | None = None
+    checkpoint_before: int | None = None  # seconds before the limit; None: a fifth, 60-600 s
+    # Slurm allocates the GPU node, but the learner trains on its CPUs: for GPUs torch
+    # cannot use (the test cluster's GRES "GPU" is /dev/null). Placement is unchanged.
+    learner_on_cpu: bool = False
+
+    @property
+    def hetjob(self) -> bool:
+        return self.gpus > 0
+
+    @property
+    def apptainer(self) -> bool:
+        return self.runtime == "apptainer"
+
+    @property
+    def signal_s(self) -> int:
+        if self.checkpoint_before is not None:
+            return self.checkpoint_before
+        return max(60, min(600, time_to_seconds(self.time) // 5))
+
+    def validate(self, where: str | None = None) -> JobOptions:
+        """Check every field (types included) and normalise it. `where`: the file the
+        options were read from; None: they came from flags and a site profile."""
+        def label(name: str) -> str:
+            if where is not None:
+                return f"{where}: {name}"
+            return "--" + name.replace("_", "-") if name in FLAG_FIELDS else name
+
+        check_whole(self.gpus, label("gpus"), 0)
+        check_whole(self.nodes, label("nodes"), 0 if self.hetjob else 1)
+        self.job_name = check_slurm_name(self.job_name, label("job_name"))
+        optional = ("image", "cpus_per_node", "activate", "scratch")
+        check_shared(self, label, optional)
+        if time_to_seconds(self.time) < 60:
+            raise UserError(f"{label('time')} {self.time} is under a minute: too short to start Ray")
+        for role in ROLES:
+            getattr(self, role).validate(role if where is None else f"{where}: {role}")
+        if self.checkpoint_before is not None:
+            limit = time_to_seconds(self.time)
+            seconds = check_whole(self.checkpoint_before, label("checkpoint_before"), 10)
+            if seconds >= limit:
+                raise UserError(f"{label('checkpoint_before')} must be between 10 s and the time "
+                                f"limit ({limit} s), got {seconds}")
+        if self.apptainer:
+            self.check_apptainer(label)
+        return self
+
+    def check_apptainer(self, label) -> None:
+        """An image, and binds Apptainer reads as one path each."""
+        if not self.image:
+            raise UserError("--runtime apptainer needs --image (a .sif file) or `image:` "
+                            "in the site profile")
+        for bind in self.binds:
+            if "," in bind:
+                raise UserError(f"{label('binds')} entry {bind!r} holds ',': give one bind per "
+                                "entry (SRC[:DEST[:OPTS]])")
+        if self.scratch is not None:
+            check_bind_path(self.scratch, label("scratch"))
+
+    def components(self) -> list[dict[str, Any]]:
+        """One entry per het-job component (one for a plain job)."""
+        def comp(role: str, nodes: int, gpus: int = 0) -> dict[str, Any]:
+            cpus = self.cpus_per_node
+            return {
+                "role": role, "nodes": nodes, "gpus": gpus, "cpus": cpus,
+                "step_cpus": f"--cpus-per-task={cpus}" if cpus else "--whole",
+                **dataclasses.asdict(getattr(self, role)),
+            }
+
+        if not self.hetjob:
+            return [comp(HEAD, self.nodes)]
+        return [comp(HEAD, 1), comp(ROLLOUT, self.nodes), comp(LEARNER, 1, self.gpus)]
+
+    def shape(self) -> dict[str, Any]:
+        """What launcher/cluster/jobdir.prepare_job needs to know about the nodes."""
+        if self.hetjob:
+            return dict(rollout_nodes=self.nodes, learner=True,
+                        learner_gpus=0 if self.learner_on_cpu else self.gpus)
+        return dict(rollout_nodes=self.nodes - 1, learner_gpus=0)
+
+
+def job_options(site: SiteProfile, flags: dict[str, Any]) -> JobOptions:
+    """Flags (None = not given) > site profile > defaults, validated."""
+    opts = JobOptions()
+    for name in SHARED_CHECKS:
+        value = getattr(site, name)
+        if name in LIST_FIELDS:
+            setattr(opts, name, type(value)(value))  # a copy
+        elif value is not None:
+            setattr(opts, name, value)
+    for role in ROLES:
+        setattr(opts, role, site.placement(role))
+    return job_options_over(opts, flags)
+
+
+def job_options_over(opts: JobOptions, flags: dict[str, Any]) -> JobOptions:
+    """`opts` with the flags that were given (not None) applied, validated."""
+    opts = dataclasses.replace(opts, **{r: dataclasses.replace(getattr(opts, r)) for r in ROLES})
+    fields = {f.name for f in dataclasses.fields(JobOptions)}
+    for name, value in flags.items():
+        role, _, what = name.partition("_")
+        if value is None:
+            continue
+        if name in PLACEMENT_FIELDS:  # a flag for every component
+            for each in ROLES:
+                setattr(getattr(opts, each), name, value)
+        elif role in ROLES and what in PLACEMENT_FIELDS:
+            setattr(getattr(opts, role), what, value)
+        elif name in fields:
+            setattr(opts, name, value)
+        else:  # pragma: no cover - a programming error in the CLI
+            raise TypeError(f"unknown job option {name}")
+    return opts.validate()
+
+
+def save_options(run_dir: str | Path, options: JobOptions) -> None:
+    import yaml
+
+    from launcher.files import write_atomic
+
+    write_atomic(RunPaths(run_dir).slurm_options,
+                 yaml.safe_dump(dataclasses.asdict(options), sort_keys=False))
+
+
+def load_options(run_dir: str | Path) -> JobOptions:
+    """The options a run dir was submitted with, checked exactly as flags and a site
+    profile are (the file may have been edited since): one line per mistake."""
+    from launcher.files import check_trusted
+    from launcher.training.settings import read_yaml
+
+    path = RunPaths(run_dir).slurm_options
+    if not path.is_file():
+        raise UserError(f"{run_dir} was not submitted with `launcher submit` (no {path.name})")
+    check_trusted(path)
+    where = str(path)
+    return JobOptions(**read_mapping(read_yaml(path), JobOptions, where)).validate(where)
+
+
+def check_run_dir_text(options: JobOptions, run_dir: str | Path) -> str:
+    """The run directory as the script gets it: one line; with Apptainer, a path its
+    --bind can take."""
+    text = check_path_text(str(run_dir), "the run directory")
+    if options.apptainer:
+        check_bind_path(text, "the run directory")
+    return text

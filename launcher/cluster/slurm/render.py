@@ -1,0 +1,68 @@
+"""The job script: launcher/templates/slurm-job.sh.j2 rendered from validated
+`JobOptions` and a run directory, and the sbatch command that submits it.
+
+With `gpus > 0` the script is a heterogeneous job (component 0: Ray head + trainer;
+1: rollout nodes; 2: the learner node with `--gres=gpu:N`); with `gpus == 0` a plain
+job of `nodes` nodes whose first node hosts the head and the trainer. Every node runs
+`launcher node --run-dir DIR --role ROLE`; the training settings stay in DIR/spec.yaml.
+Every value reaches bash through the template's `q` filter (shlex.quote).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+from launcher import __version__
+from launcher.cluster.slurm.options import JobOptions, check_run_dir_text
+from launcher.contract import EXIT_INTERRUPTED, SCRIPT_FILE
+from launcher.errors import UserError
+
+TEMPLATE = "slurm-job.sh.j2"  # in launcher/templates/ (slurm/job.sh.j2 links to it)
+COMMENT = "launcher"  # #SBATCH --comment: how `launcher list` finds our jobs
+
+
+def template_path() -> Path:
+    """The job template: $LAUNCHER_SLURM_TEMPLATE (a site's own copy), else the one
+    installed with the package."""
+    custom = os.environ.get("LAUNCHER_SLURM_TEMPLATE")
+    if custom:
+        return Path(custom).expanduser()
+    return Path(__file__).resolve().parents[2] / "templates" / TEMPLATE
+
+
+def render(options: JobOptions, run_dir: str | Path) -> str:
+    """The job script for these options and run directory."""
+    import jinja2
+
+    options.validate()
+    run_dir = check_run_dir_text(options, run_dir)
+    template = template_path()
+    if not template.is_file():
+        raise UserError(f"the Slurm job template {template} is missing (a broken installation, "
+                        "or LAUNCHER_SLURM_TEMPLATE pointing nowhere)")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template.parent)),
+        undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
+    )
+    env.filters["q"] = lambda value: shlex.quote(str(value))
+    return env.get_template(template.name).render(
+        version=__version__, comment=COMMENT,
+        job_name=options.job_name, time=options.time, signal_s=options.signal_s,
+        components=options.components(), hetjob=options.hetjob,
+        run_dir=run_dir, runtime=options.runtime, image=options.image,
+        scratch=options.scratch, modules=options.modules, activate=options.activate,
+        unset=options.unset, env=options.env, binds=options.binds,
+        exit_interrupted=EXIT_INTERRUPTED,
+    )
+
+
+def sbatch_command(script: str = SCRIPT_FILE) -> list[str]:
+    """sbatch runs in the run directory: the job's working directory and its log
+    (job-<id>.log) are there, and no path is spliced into an #SBATCH line."""
+    return ["sbatch", "--parsable", script]
+
+
+def shown_command(run_dir: Path) -> str:
+    return f"cd {shlex.quote(str(run_dir))} && {shlex.join(sbatch_command())}"

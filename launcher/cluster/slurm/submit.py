@@ -1,0 +1,152 @@
+"""What `launcher submit` and `launcher render` do before sbatch: plan a job.
+
+Planning validates everything (training settings, job options, the image path, the
+run directory as the script will see it), prepares the run directory when asked to
+write (spec.yaml, cluster.yaml, the token: launcher/cluster/jobdir.py), renders the job
+script and keeps it with the options it came from (job.sh, slurm.yaml). Every check
+runs before the first file is written, so a refused job leaves nothing behind. Nothing
+is submitted here: the CLI hands the run directory to `Slurm.submit`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from launcher.cluster.slurm.commands import recorded_job_ids, require_sbatch
+from launcher.cluster.slurm.jobs import active_job
+from launcher.cluster.slurm.options import (
+    DEFAULT_JOB_NAME,
+    JobOptions,
+    job_options,
+    job_options_over,
+    load_options,
+    save_options,
+)
+from launcher.cluster.slurm.render import render
+from launcher.cluster.slurm.site import load_site
+from launcher.contract import RunPaths
+from launcher.errors import UserError
+
+# Settings a resumed job may change in spec.yaml (the CLI refuses the others).
+RESUME_SPEC_KEYS = ("stop", "checkpoint_every", "num_env_runners")
+
+
+@dataclass
+class PlannedJob:
+    run_dir: Path
+    script: str
+    script_path: Path
+    options: JobOptions
+
+
+def default_job_name(run_dir: Path) -> str:
+    name = re.sub(r"[^A-Za-z0-9._+-]+", "_", run_dir.name).lstrip("._+-")[:128]
+    return name or DEFAULT_JOB_NAME
+
+
+def check_sif_path(options: JobOptions, write: bool) -> None:
+    """An apptainer image given as a local path must exist (where we submit from);
+    a URI (docker://, library://) is Apptainer's to fetch."""
+    if options.apptainer and write and "://" not in options.image \
+            and not Path(options.image).expanduser().exists():
+        raise UserError(f"--image {options.image}: no such file on this machine (build it with "
+                        "apptainer/launcher.def, or give a path the nodes can read)")
+
+
+def plan(data: dict[str, Any], flags: dict[str, Any], site_path: str | Path | None, *,
+         resume: str | Path | None = None, write: bool = True) -> PlannedJob:
+    """Validate everything, prepare the run dir (when `write`), render the script.
+
+    New job: `data` is a TrainSettings dict (`launcher train` options); jobdir.prepare_job
+    validates it (the env is built once) and writes spec.yaml, cluster.yaml and the
+    token. `resume`: an existing run dir is submitted again; its shape (nodes, GPUs,
+    CPUs) comes from its cluster.yaml and slurm.yaml, and only stop criteria may change.
+
+    A run dir that was never submitted (its sbatch failed, or it was made with
+    --dry-run) and holds no checkpoint is submitted again by `--resume` too, and starts
+    from the beginning: that is how a failed submission is retried.
+
+    `write` (submit, not render): sbatch must exist on this machine, checked before
+    anything is written. Nothing is submitted here.
+    """
+    if write:
+        require_sbatch()
+    spec = None
+    if resume is not None:
+        run_dir, options, spec = plan_resume(resume, data, flags, site_path, write)
+    else:
+        run_dir, options = plan_new(data, flags, site_path, write)
+    script = render(options, run_dir)
+    paths = RunPaths(run_dir)
+    if write:
+        from launcher.files import write_atomic
+
+        if spec is not None:
+            spec.write_spec(run_dir)
+        write_atomic(paths.script, script)
+        save_options(run_dir, options)
+    return PlannedJob(run_dir=Path(run_dir), script=script, script_path=paths.script,
+                      options=options)
+
+
+def plan_new(data: dict[str, Any], flags: dict[str, Any], site_path: str | Path | None,
+             write: bool) -> tuple[Path, JobOptions]:
+    """A new job's options and run dir (prepared when `write`)."""
+    from launcher.cluster import jobdir
+    from launcher.training.rundir import run_dir_name
+    from launcher.training.settings import TrainSettings
+
+    site = load_site(site_path)
+    job_name = flags.get("job_name")
+    options = job_options(site, {
+        **flags, "nodes": 1 if flags.get("nodes") is None else flags["nodes"],
+        "gpus": 0 if flags.get("gpus") is None else flags["gpus"],
+        "job_name": job_name or DEFAULT_JOB_NAME})
+    check_sif_path(options, write)
+    settings = TrainSettings.from_dict(data, where="the training options")
+    if options.hetjob and options.nodes == 0 and options.cpus_per_node == 1:
+        raise UserError("with --nodes 0 the head runs the env runners: give it 2 or more CPUs")
+    run_dir = Path(settings.output).expanduser().resolve() / run_dir_name(settings)
+    render(options, run_dir)  # the script's own checks (the run dir's path), before any write
+    if write:
+        run_dir = jobdir.prepare_job(settings, **options.shape(),
+                                     cpus_per_node=options.cpus_per_node, job_name=job_name).path
+    else:
+        jobdir.place_settings(settings, options.hetjob, options.shape()["learner_gpus"])
+    if job_name is None:
+        options.job_name = default_job_name(run_dir)
+    return run_dir, options
+
+
+def plan_resume(resume: str | Path, data: dict[str, Any], flags: dict[str, Any],
+                site_path: str | Path | None, write: bool) -> tuple[Path, JobOptions, Any]:
+    """A submitted run dir's options, flags applied, and its spec when `data` changes
+    it (None otherwise): refused while its job runs, or when it would start over."""
+    from launcher.cluster import jobdir
+    from launcher.training.checkpoints import checkpoints
+    from launcher.training.resume import resumed_settings
+
+    job = jobdir.load_job(resume)
+    saved = load_options(job.path)
+    for flag, name in (("--nodes", "nodes"), ("--gpus", "gpus")):
+        if flags.get(name) is not None and flags[name] != getattr(saved, name):
+            raise UserError(f"{flag} {flags[name]}: {job.path} was submitted with {flag} "
+                            f"{getattr(saved, name)}; a resumed job keeps its shape")
+    if site_path is not None:
+        raise UserError("--site with --resume: the job keeps the options it was submitted "
+                        f"with ({RunPaths(job.path).slurm_options}); change them with flags")
+    options = job_options_over(saved, flags)
+    check_sif_path(options, write)
+    if recorded_job_ids(job.path) and not checkpoints(job.path):
+        raise UserError(f"{job.path} holds no checkpoint yet: it would start over. "
+                        "Submit a new job instead (or wait for its first checkpoint)")
+    active = active_job(job.path)
+    if active:
+        raise UserError(f"job {active} of {job.path} is still queued or running; "
+                        f"cancel it first (launcher cancel {active})")
+    changes = data.get("stop") or any(key in data for key in RESUME_SPEC_KEYS[1:])
+    spec = resumed_settings(job.path, data) if changes else None
+    return job.path, options, spec

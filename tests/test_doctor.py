@@ -1,4 +1,5 @@
-"""launcher/doctor.py: each check, and the rule for the exit status."""
+"""launcher/cluster/doctor.py: each check, and the rule for the exit status. The engine,
+image and GPU checks are `launcher local`'s (tests/test_local.py), shown as Results."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 from launcher.cluster import doctor
 from launcher.cluster.doctor import Result
 from tests.conftest import run_launcher
+from tests.test_local import fake_client, fake_nvidia_smi
 
 
 def results(**failing):
@@ -45,7 +47,24 @@ def test_no_docker_engine_is_reported_not_raised(monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     result, client = doctor.check_docker()
     assert not result.ok and client is None and "DOCKER_HOST" in result.fix
+    assert result.detail == "no Docker engine at unix:///nonexistent/docker.sock (no such socket)"
     assert not doctor.check_image(None, "launcher:cpu").ok
+
+
+def test_image_check_is_local_s_as_a_result():
+    missing = doctor.check_image(fake_client("launcher:cpu", {}), "launcher:gpu")
+    assert (missing.ok, missing.detail) == (False, "image launcher:gpu not found")
+    assert "make image" in missing.fix and missing.needed_for == ("local",)
+    found = doctor.check_image(fake_client("launcher:cpu", {"launcher.torch": "cpu"}), "launcher:cpu")
+    assert found.ok and found.detail == "present (sha256:abc, 2.0 GB, torch cpu)"
+
+
+def test_gpu_check_counts_what_nvidia_smi_lists(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    assert "nvidia-smi: not on PATH" in doctor.check_gpus().detail
+    fake_nvidia_smi(tmp_path / "bin", "echo 'GPU 0: NVIDIA H100 (UUID: GPU-a)'")
+    result = doctor.check_gpus()
+    assert result.ok and "nvidia-smi: 1" in result.detail
 
 
 def test_cli_refuses_an_unknown_mode():

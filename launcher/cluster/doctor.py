@@ -13,16 +13,21 @@ Each check says which modes need it:
 Exit status: 1 when a check needed by an asked-for mode (`--for`, repeatable) failed,
 else 0. Without --for, every check runs and only `train`'s needs decide. Checks no
 asked-for mode needs are still shown, as information.
+
+The engine, image and GPU checks are the ones `launcher local` runs before it starts
+(launcher/cluster/docker_engine.py, launcher/cluster/gpus.py); here their one-line
+errors become rows of the table.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from launcher.cluster import docker_engine
+from launcher.cluster.gpus import nvidia_gpus
 from launcher.errors import first_line
 
 MODES = ("train", "local", "slurm", "apptainer", "gpu")
@@ -71,38 +76,26 @@ def check_shm(path: str = "/dev/shm") -> Result:
     return Result("shared memory", True, f"{path} is {gib:.1f} GiB", needed_for=("train",))
 
 
-def docker_client():
-    import docker
-
-    client = docker.from_env(timeout=30)
-    client.ping()
-    return client
-
-
 def check_docker() -> tuple[Result, object | None]:
     try:
-        client = docker_client()
+        client = docker_engine.docker_client(timeout=30)
         version = client.version().get("Version", "?")
-    except Exception as exc:
-        return Result("docker engine", False, f"not reachable ({first_line(exc)})",
-                      "start it (Debian: apt-get install docker.io && dockerd &), or set DOCKER_HOST",
-                      ("local",)), None
+    except docker_engine.EngineUnreachable as exc:
+        return Result("docker engine", False, exc.what, exc.fix, ("local",)), None
     return Result("docker engine", True, f"reachable (engine {version})", needed_for=("local",)), client
 
 
 def check_image(client, image: str) -> Result:
+    name = f"image {image}"
     if client is None:
-        return Result(f"image {image}", False, "cannot tell: no Docker engine",
-                      "start the Docker engine first", ("local",))
-    import docker
-
-    try:
-        found = client.images.get(image)
-    except docker.errors.ImageNotFound:
-        return Result(f"image {image}", False, "not found", "build it: make image (or pass --image)",
+        return Result(name, False, "cannot tell: no Docker engine", "start the Docker engine first",
                       ("local",))
-    size = found.attrs.get("Size", 0) / 1024**3
-    return Result(f"image {image}", True, f"present ({found.short_id}, {size:.1f} GB)",
+    try:
+        found = docker_engine.check_image(client, image)
+    except docker_engine.ImageUnusable as exc:
+        return Result(name, False, exc.what, exc.fix, ("local",))
+    torch = f", torch {found.torch}" if found.torch else ""
+    return Result(name, True, f"present ({found.short_id}, {found.size_bytes / 1024**3:.1f} GB{torch})",
                   needed_for=("local",))
 
 
@@ -138,17 +131,8 @@ def check_program(name: str, mode: str, fix: str, alternatives: tuple[str, ...] 
 
 
 def check_gpus() -> Result:
-    found = []
-    if shutil.which("nvidia-smi"):
-        try:
-            out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
-            smi = sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
-            found.append(f"nvidia-smi: {smi}")
-        except (OSError, subprocess.TimeoutExpired):
-            smi = 0
-    else:
-        smi = 0
-        found.append("nvidia-smi: not on PATH")
+    smi = nvidia_gpus()
+    found = ["nvidia-smi: not on PATH" if smi is None else f"nvidia-smi: {smi}"]
     try:
         import torch
 
@@ -157,7 +141,7 @@ def check_gpus() -> Result:
     except ImportError:
         cuda = 0
         found.append("torch: not installed")
-    ok = max(smi, cuda) > 0
+    ok = max(smi or 0, cuda) > 0
     return Result("GPUs", ok, "; ".join(found),
                   "" if ok else "run on a GPU node (Slurm: --gpus N places the learner there); "
                   "`launcher local --gpus N` falls back to a CPU learner", ("gpu",))

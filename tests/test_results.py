@@ -7,7 +7,8 @@ import csv
 import pytest
 
 from launcher.errors import UserError
-from launcher.results.tables import plot, read_run, table_rows
+from launcher.results.plots import plot
+from launcher.results.tables import read_run, table_rows
 from tests.conftest import assert_one_line_error, call_cli
 
 

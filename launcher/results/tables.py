@@ -1,8 +1,10 @@
-"""Read run directories back: a comparison table and reward curves.
+"""Read run directories back: each run's curve, and the comparison table of
+`launcher results`.
 
 Works on what any run leaves (progress.csv), so it also reads runs made on a
 cluster and copied home, or made by Tune with the tutorial's trainer (its
-`episode_reward_mean` column is understood too).
+`episode_reward_mean` column is understood too). The reward curves are drawn in
+plots.py from the same `RunCurve`s.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.table import Table
+
+from launcher.contract import PROGRESS_CSV
 from launcher.errors import UserError
-from launcher.training.runlog import PROGRESS_CSV, RETURN_KEYS, STEP_KEYS, first_of, number
+from launcher.training.runlog import RETURN_KEYS, STEP_KEYS, first_of, number
 
 RETURN_COLUMNS = ("episode_return_mean",) + RETURN_KEYS
 STEP_COLUMNS = STEP_KEYS
@@ -67,35 +72,14 @@ def table_rows(run_dirs) -> list[dict]:
     return rows
 
 
-def plot(run_dirs, out: str | Path, x: str = "env_steps") -> Path:
-    """Mean-return curves of one or several runs in one figure (PNG, SVG or PDF)."""
-    import matplotlib
+def results_table(rows: list[dict]) -> Table:
+    """`launcher results`' table of `table_rows`, one row per run."""
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    curves = [read_run(d) for d in run_dirs]
-    if not any(c.finished_returns() for c in curves):
-        raise UserError("no episode has finished in these runs yet: nothing to plot")
-    xlabel = {"env_steps": "env steps", "iteration": "training iteration", "time": "seconds"}
-    if x not in xlabel:
-        raise UserError(f"--x must be one of {', '.join(xlabel)}, got {x!r}")
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for curve in curves:
-        xs = {"env_steps": curve.env_steps, "iteration": curve.iterations, "time": curve.time_s}[x]
-        points = [(a, b) for a, b in zip(xs, curve.returns, strict=True) if b is not None]
-        if points:
-            ax.plot(*zip(*points, strict=True), label=curve.label)
-    ax.set_xlabel(xlabel[x])
-    ax.set_ylabel("mean episode return")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    out = Path(out)
-    try:
-        fig.savefig(out, dpi=110)
-    except OSError as exc:
-        raise UserError(f"cannot write {out}: {exc.strerror}") from None
-    finally:
-        plt.close(fig)
-    return out
+    table = Table("iterations", "env steps", "best return", "last return", "time (s)")
+    table.add_column("run", no_wrap=True)
+    for row in rows:
+        table.add_row(str(row["iterations"]), f"{row['env_steps']:,}", fmt(row["best_return"]),
+                      fmt(row["last_return"]), f"{row['time_s']:.1f}", row["run"])
+    return table

@@ -100,18 +100,18 @@ def start(run_dirs: list[Path], port: int = 6006, host: str = "127.0.0.1") -> st
 
 
 def serve(run_dirs: list[Path], port: int = 6006, host: str = "127.0.0.1",
-          echo: Callable[[str], None] = print) -> None:
+          say: Callable[[str], None] = print) -> None:
     """Start TensorBoard, print where to reach it, and serve until interrupted."""
     url = start(run_dirs, port, host)
-    echo(f"TensorBoard on {len(run_dirs)} run(s) at {url} (Ctrl+C to stop)")
+    say(f"TensorBoard on {len(run_dirs)} run(s) at {url} (Ctrl+C to stop)")
     tunnel = tunnel_command(port)
     if tunnel:
-        echo(f"from your laptop: {tunnel}")
-        echo(f"then open http://localhost:{port}/")
+        say(f"from your laptop: {tunnel}")
+        say(f"then open http://localhost:{port}/")
         if os.environ.get("SLURM_JOB_ID") and host in LOOPBACK:
-            echo("(this is a compute node: for that tunnel start TensorBoard with --host 0.0.0.0)")
+            say("(this is a compute node: for that tunnel start TensorBoard with --host 0.0.0.0)")
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        echo("TensorBoard stopped")
+        say("TensorBoard stopped")

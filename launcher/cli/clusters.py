@@ -1,0 +1,271 @@
+"""Commands that run cluster jobs and follow them: local (Docker containers on this
+machine), submit and render (Slurm), and status, logs, cancel, list for Slurm jobs.
+
+Each command parses its options, calls one function of the cluster side, and
+prints what it returns. `submit` and `render` are one function: `render` prints the
+job script that `submit` would write and submit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from launcher.cli import options as opt
+from launcher.errors import UserError
+
+app = typer.Typer()
+
+
+@app.command(rich_help_panel=opt.CLUSTERS)
+def local(
+    algo: opt.Algo = None, env: opt.Env = None, framework: opt.Framework = None,
+    config_file: opt.ConfigFile = None, sets: opt.Sets = None, env_config: opt.EnvConfig = None,
+    seed: opt.Seed = None,
+    stop_iters: opt.StopIters = None, stop_timesteps: opt.StopTimesteps = None,
+    stop_reward: opt.StopReward = None, stop_time: opt.StopTime = None,
+    num_env_runners: opt.NumEnvRunners = None,
+    output: opt.Output = None, name: opt.Name = None, checkpoint_every: opt.CheckpointEvery = None,
+    resume: Annotated[Path | None, typer.Option(
+        "--resume", help="Continue RUN_DIR (same topology) from its last checkpoint.",
+        rich_help_panel=opt.OUTPUT)] = None,
+    nodes: Annotated[int, typer.Option(
+        "--nodes", help="Rollout containers (env runners).", rich_help_panel=opt.PLACEMENT)] = 2,
+    gpus: Annotated[int, typer.Option(
+        "--gpus", help="GPUs for a learner container (0 = no learner container; without NVIDIA "
+                       "GPUs on the host: a CPU learner).", rich_help_panel=opt.PLACEMENT)] = 0,
+    cpus_per_node: Annotated[int | None, typer.Option(
+        "--cpus-per-node", help="CPUs per container (default: this machine's CPUs shared "
+                                "between them).", rich_help_panel=opt.PLACEMENT)] = None,
+    memory: Annotated[str | None, typer.Option(
+        "--memory", help="Memory limit per container, e.g. 2g.",
+        rich_help_panel=opt.CONTAINERS)] = None,
+    shm_size: Annotated[str, typer.Option(
+        "--shm-size", help="Shared memory per container (Ray's object store).",
+        rich_help_panel=opt.CONTAINERS)] = "1g",
+    image: Annotated[str, typer.Option(
+        "--image", help="Trainer image (`make image`).",
+        rich_help_panel=opt.CONTAINERS)] = "launcher:cpu",
+    keep: Annotated[bool, typer.Option(
+        "--keep", help="Leave the containers and network for inspection.",
+        rich_help_panel=opt.CONTAINERS)] = False,
+    prefix: Annotated[str | None, typer.Option(
+        "--prefix", help="Container/network name prefix (default launcher-local-<job id>).",
+        rich_help_panel=opt.CONTAINERS)] = None,
+    ready_timeout: Annotated[float, typer.Option(
+        "--ready-timeout", help="Seconds for every node to join.",
+        rich_help_panel=opt.CONTAINERS)] = 120,
+) -> None:
+    """Run a cluster job as Docker containers on this machine: a head, --nodes rollout
+    containers and, with --gpus, a learner, all through `launcher node` as on Slurm.
+
+    Exit status: the head's (0 done, 75 stopped after a checkpoint: --resume continues;
+    2 bad input, nothing started); a head that dies says how to --resume.
+    """
+    from launcher.cluster.local import LocalOptions, run_local
+    from launcher.training.options import cluster_defaults, merge_training_options
+    from launcher.training.resume import overrides_for_resume
+    from launcher.training.settings import TrainSettings
+
+    training = merge_training_options(
+        algo=algo, env=env, framework=framework, config_file=config_file, sets=sets,
+        env_config=env_config, seed=seed, stop_iters=stop_iters, stop_timesteps=stop_timesteps,
+        stop_reward=stop_reward, stop_time=stop_time, num_env_runners=num_env_runners,
+        output=output, name=name, checkpoint_every=checkpoint_every)
+    opts = LocalOptions(nodes=nodes, gpus=gpus, cpus_per_node=cpus_per_node, memory=memory,
+                        shm_size=shm_size, image=image, keep=keep, prefix=prefix,
+                        ready_timeout_s=ready_timeout)
+    if resume is not None:
+        overrides = overrides_for_resume(training)
+        status = run_local(None, opts, resume=resume, resume_overrides=overrides or None)
+    else:
+        settings = TrainSettings.from_dict(cluster_defaults(training), where="the training options")
+        status = run_local(settings, opts)
+    raise typer.Exit(status)
+
+
+def job_command(
+    ctx: typer.Context,
+    algo: opt.Algo = None, env: opt.Env = None, framework: opt.Framework = None,
+    config_file: opt.ConfigFile = None, sets: opt.Sets = None, env_config: opt.EnvConfig = None,
+    seed: opt.Seed = None,
+    stop_iters: opt.StopIters = None, stop_timesteps: opt.StopTimesteps = None,
+    stop_reward: opt.StopReward = None, stop_time: opt.StopTime = None,
+    num_env_runners: opt.NumEnvRunners = None,
+    output: opt.Output = None, name: opt.Name = None, checkpoint_every: opt.CheckpointEvery = None,
+    resume: Annotated[Path | None, typer.Option(
+        "--resume", help="Submit RUN_DIR again; it continues from its last checkpoint.",
+        rich_help_panel=opt.OUTPUT)] = None,
+    nodes: Annotated[int | None, typer.Option(
+        "--nodes", "-N", help="Rollout nodes (with --gpus > 0); with --gpus 0: all nodes, the "
+                              "first also runs the Ray head and the trainer. [default: 1]",
+        rich_help_panel=opt.PLACEMENT)] = None,
+    gpus: Annotated[int | None, typer.Option(
+        "--gpus", help="GPUs for the learner node (its own het-job component, --gres=gpu:N); "
+                       "0: none. [default: 0]", rich_help_panel=opt.PLACEMENT)] = None,
+    cpus_per_node: Annotated[int | None, typer.Option(
+        "--cpus-per-node", help="CPUs per node (default: site profile, else whole nodes with "
+                                "--exclusive).", rich_help_panel=opt.PLACEMENT)] = None,
+    learner_on_cpu: Annotated[bool | None, typer.Option(
+        "--learner-on-cpu/--learner-on-gpu",
+        help="Train on the learner node's CPUs although Slurm allocates its GPU (GPUs torch "
+             "cannot use).", rich_help_panel=opt.PLACEMENT)] = None,
+    time_limit: Annotated[str | None, typer.Option(
+        "--time", "-t", help="Time limit: MINUTES, HH:MM:SS or D-HH:MM:SS (01:00:00).",
+        rich_help_panel=opt.SLURM)] = None,
+    partition: Annotated[str | None, typer.Option(
+        "--partition", "-p", help="Partition for every component.",
+        rich_help_panel=opt.SLURM)] = None,
+    account: Annotated[str | None, typer.Option(
+        "--account", "-A", help="Account for every component.", rich_help_panel=opt.SLURM)] = None,
+    qos: Annotated[str | None, typer.Option(
+        "--qos", help="QoS for every component.", rich_help_panel=opt.SLURM)] = None,
+    job_name: Annotated[str | None, typer.Option(
+        "--job-name", "-J", help="Slurm job name (default: run name).",
+        rich_help_panel=opt.SLURM)] = None,
+    site: Annotated[Path | None, typer.Option(
+        "--site", envvar="LAUNCHER_SITE",
+        help="Site profile YAML: partitions, account, modules, image...",
+        rich_help_panel=opt.SLURM)] = None,
+    checkpoint_before: Annotated[int | None, typer.Option(
+        "--checkpoint-before", help="Seconds before the time limit to checkpoint and requeue "
+                                    "(default: a fifth of --time, 60-600).",
+        rich_help_panel=opt.SLURM)] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Write the run dir and job script; print the sbatch command.",
+        rich_help_panel=opt.SLURM)] = False,
+    head_partition: Annotated[str | None, typer.Option(
+        "--head-partition", help="Partition of the head.",
+        rich_help_panel=opt.SLURM_PER_COMPONENT)] = None,
+    head_account: Annotated[str | None, typer.Option(
+        "--head-account", help="Account of the head.",
+        rich_help_panel=opt.SLURM_PER_COMPONENT)] = None,
+    head_qos: Annotated[str | None, typer.Option(
+        "--head-qos", help="QoS of the head.", rich_help_panel=opt.SLURM_PER_COMPONENT)] = None,
+    rollout_partition: Annotated[str | None, typer.Option(
+        "--rollout-partition", help="Partition of the rollout nodes.",
+        rich_help_panel=opt.SLURM_PER_COMPONENT)] = None,
+    rollout_account: Annotated[str | None, typer.Option(
+        "--rollout-account", help="Account of the rollout nodes.",
+        rich_help_panel=opt.SLURM_PER_COMPONENT)] = None,
+    rollout_qos: Annotated[str | None, typer.Option(
+        "--rollout-qos", help="QoS of the rollout nodes.",
+        rich_help_panel=opt.SLURM_PER_COMPONENT)] = None,
+    learner_partition: Annotated[str | None, typer.Option(
+        "--learner-partition", help="Partition of the learner (GPU) node.",
+        rich_help_panel=opt.SLURM_PER_COMPONENT)] = None,
+    learner_account: Annotated[str | None, typer.Option(
+        "--learner-account", help="Account of the learner node.",
+        rich_help_panel=opt.SLURM_PER_COMPONENT)] = None,
+    learner_qos: Annotated[str | None, typer.Option(
+        "--learner-qos", help="QoS of the learner node.",
+        rich_help_panel=opt.SLURM_PER_COMPONENT)] = None,
+    image: Annotated[str | None, typer.Option(
+        "--image", help="Container image (.sif) for --runtime apptainer.",
+        rich_help_panel=opt.RUNTIME)] = None,
+    runtime: Annotated[str | None, typer.Option(
+        "--runtime", help="apptainer, or none: `launcher` from the host environment.",
+        rich_help_panel=opt.RUNTIME)] = None,
+) -> None:
+    """`submit` and `render`: plan a Slurm job from the options; `render` prints its job
+    script, `submit` writes the run directory and submits it (or, --dry-run, says how)."""
+    from launcher.cluster import slurm as slurm_jobs
+    from launcher.training.options import cluster_defaults, merge_training_options
+    from launcher.training.resume import overrides_for_resume
+
+    training = merge_training_options(
+        algo=algo, env=env, framework=framework, config_file=config_file, sets=sets,
+        env_config=env_config, seed=seed, stop_iters=stop_iters, stop_timesteps=stop_timesteps,
+        stop_reward=stop_reward, stop_time=stop_time, num_env_runners=num_env_runners,
+        output=output, name=name, checkpoint_every=checkpoint_every)
+    rendering = ctx.info_name == "render"
+    if rendering and dry_run:
+        raise UserError("`launcher render` never submits; --dry-run belongs to `launcher submit`")
+    training = overrides_for_resume(training) if resume is not None else cluster_defaults(training)
+    flags = {
+        "nodes": nodes, "gpus": gpus, "cpus_per_node": cpus_per_node, "time": time_limit,
+        "partition": partition, "account": account, "qos": qos,
+        "head_partition": head_partition, "head_account": head_account, "head_qos": head_qos,
+        "rollout_partition": rollout_partition, "rollout_account": rollout_account,
+        "rollout_qos": rollout_qos, "learner_partition": learner_partition,
+        "learner_account": learner_account, "learner_qos": learner_qos,
+        "image": image, "runtime": runtime, "job_name": job_name,
+        "checkpoint_before": checkpoint_before, "learner_on_cpu": learner_on_cpu,
+    }
+    job = slurm_jobs.plan(training, flags, site, resume=resume, write=not rendering)
+    if rendering:
+        typer.echo(job.script, nl=False)
+        return
+    typer.echo(f"run dir: {job.run_dir}")
+    typer.echo(f"script:  {job.script_path}")
+    if dry_run:
+        typer.echo("not submitted (--dry-run); submit it with:")
+        typer.echo(f"  {slurm_jobs.shown_command(job.run_dir)}")
+        return
+    job_id = slurm_jobs.Slurm().submit(job.run_dir)
+    typer.echo(f"submitted Slurm job {job_id}")
+    typer.echo(f"  follow: launcher logs {job_id} --follow   status: launcher status {job_id}   "
+               f"stop: launcher cancel {job_id}")
+
+
+app.command("submit", rich_help_panel=opt.CLUSTERS,
+            help="Submit a training job to Slurm: Ray head + trainer, rollout nodes and (--gpus N) "
+                 "a GPU learner node; every `launcher train` option works.")(job_command)
+app.command("render", rich_help_panel=opt.CLUSTERS,
+            help="Print the Slurm job script `launcher submit` would submit (nothing is written "
+                 "or submitted).")(job_command)
+
+
+@app.command(rich_help_panel=opt.CLUSTERS)
+def status(job: opt.JobRef) -> None:
+    """State, exit code, nodes, run dir and training progress of a launcher job."""
+    from launcher.cluster import slurm as slurm_jobs
+
+    for key, value in slurm_jobs.status_lines(job):
+        typer.echo(f"{key + ':':<11}{value}")
+
+
+@app.command(rich_help_panel=opt.CLUSTERS)
+def logs(
+    job: opt.JobRef,
+    follow: Annotated[bool, typer.Option(
+        "--follow", "-f", help="Keep printing until the job ends.")] = False,
+) -> None:
+    """Print the job's log (every node's output, all restarts)."""
+    from launcher.cluster import slurm as slurm_jobs
+
+    for chunk in slurm_jobs.log_chunks(job, follow=follow):
+        typer.echo(chunk, nl=False)
+
+
+@app.command(rich_help_panel=opt.CLUSTERS)
+def cancel(job: opt.JobRef) -> None:
+    """Cancel a job; its nodes stop Ray. Waits until Slurm has ended it."""
+    from launcher.cluster import slurm as slurm_jobs
+
+    job_id, final = slurm_jobs.cancel(job)
+    typer.echo(f"job {job_id}: {final}")
+
+
+@app.command("list", rich_help_panel=opt.CLUSTERS)
+def list_jobs() -> None:
+    """This user's launcher jobs that Slurm still queues or runs."""
+    from launcher.cluster import slurm as slurm_jobs
+
+    for line in queue_lines(slurm_jobs.Slurm().queue()):
+        typer.echo(line)
+
+
+def queue_lines(rows: list[dict[str, str]]) -> list[str]:
+    """`launcher list`'s text: a header and one line per job of `Slurm.queue()`."""
+    if not rows:
+        return ["no launcher jobs in the queue"]
+    lines = [f"{'JOB':<10}{'NAME':<32}{'STATE':<12}{'TIME':<12}{'LIMIT':<12}{'NODES':<7}"
+             "WHY / RUN DIR"]
+    for r in rows:
+        why = r["Reason"] if r["State"] == "PENDING" else r["WorkDir"]
+        lines.append(f"{r['JobId']:<10}{r['Name'][:31]:<32}{r['State']:<12}{r['TimeUsed']:<12}"
+                     f"{r['TimeLimit']:<12}{r['NumNodes']:<7}{why}")
+    return lines

@@ -1,0 +1,58 @@
+"""Reward curves: the mean return of one or several runs over env steps, iterations
+or time, drawn in one figure (`launcher plot`, and each run's reward.png).
+
+matplotlib is imported only when a figure is drawn, with its file-only backend, so
+this works on a cluster node without a display.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from launcher.contract import RunPaths
+from launcher.errors import UserError
+from launcher.results.tables import read_run
+
+X_LABELS = {"env_steps": "env steps", "iteration": "training iteration", "time": "seconds"}
+
+
+def plot(run_dirs, out: str | Path, x: str = "env_steps") -> Path:
+    """Mean-return curves of one or several runs in one figure (PNG, SVG or PDF)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = [read_run(d) for d in run_dirs]
+    if not any(c.finished_returns() for c in curves):
+        raise UserError("no episode has finished in these runs yet: nothing to plot")
+    if x not in X_LABELS:
+        raise UserError(f"--x must be one of {', '.join(X_LABELS)}, got {x!r}")
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for curve in curves:
+        xs = {"env_steps": curve.env_steps, "iteration": curve.iterations, "time": curve.time_s}[x]
+        points = [(a, b) for a, b in zip(xs, curve.returns, strict=True) if b is not None]
+        if points:
+            ax.plot(*zip(*points, strict=True), label=curve.label)
+    ax.set_xlabel(X_LABELS[x])
+    ax.set_ylabel("mean episode return")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    out = Path(out)
+    try:
+        fig.savefig(out, dpi=110)
+    except OSError as exc:
+        raise UserError(f"cannot write {out}: {exc.strerror}") from None
+    finally:
+        plt.close(fig)
+    return out
+
+
+def write_reward_plot(run_dir: str | Path) -> Path | None:
+    """The run's own reward curve (RUN_DIR/reward.png), written when a run ends; None
+    when no episode finished yet."""
+    try:
+        return plot([run_dir], RunPaths(run_dir).reward_plot)
+    except UserError:
+        return None

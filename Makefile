@@ -48,16 +48,21 @@ clean:  ## remove the virtual environment and local results
 # (/usr/bin/docker) has it built in; a client without buildx does not.
 DOCKER ?= $(firstword $(wildcard /usr/bin/docker) docker)
 export DOCKER
+# EXTRA_REQUIREMENTS=FILE: `make image` / `make image-gpu` then also build launcher:cpu-extra /
+# launcher:gpu-extra (TAG=... names it) with FILE's packages on top (Dockerfile.extra);
+# SIF_FROM=IMAGE: `make sif` / `make sif-gpu` build from that local image (docker save).
+image_then_extra = TAG= images/build.sh $(1)$(if $(EXTRA_REQUIREMENTS), && EXTRA_REQUIREMENTS='$(EXTRA_REQUIREMENTS)' images/build.sh extra $(1))
+sif_from = $(if $(SIF_FROM),mkdir -p build && $(DOCKER) save '$(SIF_FROM)' -o build/sif-image.tar && SIF='$(subst :,-,$(notdir $(SIF_FROM))).sif' images/sif.sh $(1) build/sif-image.tar; status=$$?; rm -f build/sif-image.tar; exit $$status,images/sif.sh $(1))
 .PHONY: base-image image image-gpu wheelhouse lock sif sif-gpu bench-image
 
 base-image:  ## local Debian base image (debootstrap -> launcher-base:bookworm), for sites without a registry
 	images/base-image.sh launcher-base:bookworm
 
-image:  ## build launcher:cpu (FRAMEWORK=tf: launcher:cpu-tf); uses the local base, CA bundle and wheels when present
-	images/build.sh cpu
+image:  ## build launcher:cpu (FRAMEWORK=tf: launcher:cpu-tf); EXTRA_REQUIREMENTS=FILE: also launcher:cpu-extra
+	$(if $(EXTRA_REQUIREMENTS),$(call image_then_extra,cpu),images/build.sh cpu)
 
-image-gpu:  ## build launcher:gpu (CUDA torch, several GB to download)
-	images/build.sh gpu
+image-gpu:  ## build launcher:gpu (CUDA torch, several GB to download); EXTRA_REQUIREMENTS=FILE: also launcher:gpu-extra
+	$(if $(EXTRA_REQUIREMENTS),$(call image_then_extra,gpu),images/build.sh gpu)
 
 wheelhouse:  ## resolve every wheel of the CPU image on the host, so `make image` needs no network
 	images/wheelhouse.sh all $(if $(filter tf,$(FRAMEWORK)),tf)
@@ -65,11 +70,11 @@ wheelhouse:  ## resolve every wheel of the CPU image on the host, so `make image
 lock: venv  ## re-pin images/requirements*.txt after a dependency change in pyproject.toml
 	$(BIN)/python images/lock.py
 
-sif:  ## apptainer SIF from the local launcher:cpu image -> launcher-cpu.sif
-	images/sif.sh cpu
+sif:  ## apptainer SIF from the local launcher:cpu image -> launcher-cpu.sif (SIF_FROM=launcher:cpu-extra -> launcher-cpu-extra.sif)
+	$(call sif_from,cpu)
 
-sif-gpu:  ## apptainer SIF from the local launcher:gpu image -> launcher-gpu.sif
-	images/sif.sh gpu
+sif-gpu:  ## apptainer SIF from the local launcher:gpu image -> launcher-gpu.sif (SIF_FROM=launcher:gpu-extra)
+	$(call sif_from,gpu)
 
 bench-image: venv  ## image size, code-only rebuild time, docker run to first training iteration
 	$(BIN)/python bench/image.py --baseline

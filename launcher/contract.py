@@ -16,6 +16,7 @@ This module sits at the bottom of the package and imports nothing of ours.
     RUN_DIR/progress.csv       one row per iteration; result.json: the full results
     RUN_DIR/checkpoints/       checkpoint_NNNNNN folders, newest few kept
     RUN_DIR/reward.png         the reward curve
+    RUN_DIR/code/              the user's env code, as every node imports it
     RUN_DIR/.cluster/          mode 0700: the nodes' rendezvous
         token                  the job's Ray auth token, mode 0600
         head.json              the head's address (and "ray_up" once Ray runs)
@@ -58,6 +59,7 @@ RESULT_JSON = "result.json"
 REWARD_PLOT = "reward.png"
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "checkpoint_"
+CODE_DIR = "code"
 STATE_DIR = ".cluster"
 TOKEN_FILE = "token"
 HEAD_FILE = "head.json"
@@ -119,6 +121,10 @@ class RunPaths:
     @property
     def checkpoints(self) -> Path:
         return self.root / CHECKPOINT_DIR
+
+    @property
+    def code(self) -> Path:
+        return self.root / CODE_DIR
 
     @property
     def state(self) -> Path:

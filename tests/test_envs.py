@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import gymnasium
 import numpy as np
 import pytest
@@ -122,3 +125,46 @@ def test_file_that_does_not_import(tmp_path):
     path.write_text("def broken(:\n")
     with pytest.raises(UserError, match="cannot import .*syntax.py: SyntaxError"):
         envs.probe(f"{path}:Env")
+
+
+# --- code: the directory an entry point is imported from (a cluster job's snapshot) ---
+def two_module_package(root):
+    """gpkg/{world,env}.py under root, env importing world by absolute name."""
+    (root / "gpkg").mkdir(parents=True)
+    (root / "gpkg" / "__init__.py").write_text("")
+    (root / "gpkg" / "world.py").write_text("TARGET = 1\n")
+    (root / "gpkg" / "env.py").write_text(GYMNASIUM_ENV.replace(
+        'int(config.get("target", 0))', 'int(config.get("target", TARGET))')
+        + "\nfrom gpkg.world import TARGET\n")
+    return root
+
+
+def test_code_is_put_first_on_the_path_before_the_import(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    code = two_module_package(tmp_path / "code")
+    cls = envs.load_class("gpkg.env:GuessEnv", str(code))
+    assert sys.path[0] == str(code)
+    assert cls.__module__ == "gpkg.env"
+    for name in ("gpkg", "gpkg.env", "gpkg.world"):
+        sys.modules.pop(name, None)
+
+
+def test_registered_creator_carries_code_to_another_process(tmp_path, monkeypatch):
+    """What an env runner on another node gets: the creator RLlib stores (pickled), called
+    in a process whose sys.path knows nothing of the code."""
+    from ray import cloudpickle  # how Ray stores the creator
+    from ray.tune import registry
+
+    code = two_module_package(tmp_path / "code")
+    registered = {}
+    monkeypatch.setattr(registry, "register_env", lambda name, fn: registered.update({name: fn}))
+    assert envs.rllib_env_name("gpkg.env:GuessEnv", str(code)) == "gpkg.env:GuessEnv"
+    blob = tmp_path / "creator.pkl"
+    blob.write_bytes(cloudpickle.dumps(registered["gpkg.env:GuessEnv"]))
+    script = ("import pickle, sys, inspect\n"
+              "env = pickle.loads(open(sys.argv[1], 'rb').read())({'target': 3})\n"
+              "print(inspect.getfile(type(env)), env.target)\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(blob)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(code / "gpkg" / "env.py"), "3"]

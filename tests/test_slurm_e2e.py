@@ -147,7 +147,10 @@ def test_env_missing_on_the_nodes_fails_fast_with_the_error_in_the_log(cluster):
     command = proc.stdout.strip().splitlines()[-1].strip()
     run_dir = runs(cluster) / name
     assert command == f"cd {shlex.quote(str(run_dir))} && sbatch --parsable job.sh"
-    env_file.unlink()  # the file is gone by the time the job runs
+    env_file.unlink()  # the original is not what the nodes import...
+    snapshot = RunPaths(run_dir).code / env_file.name
+    assert snapshot.is_file(), "the env file was not snapshotted into the run dir"
+    snapshot.unlink()  # ...the run dir's snapshot is: gone by the time the job runs
     started = time.monotonic()
     job = cluster.exec("bash", "-c", command).stdout.strip()
     info = wait_ended(cluster, job, 240)

@@ -17,12 +17,14 @@ script or a container only passes `--run-dir RUN_DIR --role ROLE` to `launcher n
 from __future__ import annotations
 
 import secrets
+import shutil
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from launcher.cluster.code_snapshot import check_snapshot, ship_code
 from launcher.cluster.ports import PORT_BLOCK, PORT_HIGH, PORT_LOW, port_base_for
 from launcher.contract import HEAD, LEARNER, ROLES, ROLLOUT, RunPaths
 from launcher.errors import UserError
@@ -220,6 +222,11 @@ def prepare_job(
     place_settings(settings, has_learner, learner_gpus)
     run_dir = reserve_run_dir(settings) if run_dir is None else reserve(Path(run_dir).expanduser())
     run_dir = run_dir.resolve()
+    try:
+        settings.env, settings.code = ship_code(settings.env, run_dir, settings.code)
+    except UserError:
+        shutil.rmtree(run_dir, ignore_errors=True)  # reserved above, nothing else in it yet
+        raise
     job_id = job_id or new_job_id()
     roles = {HEAD: RoleSpec(nodes=1, cpus=head_cpus, gpus=0),
              ROLLOUT: RoleSpec(nodes=rollout_nodes, cpus=cpus_per_node, gpus=0)}
@@ -250,6 +257,7 @@ def load_job(run_dir: str | Path) -> JobDir:
         raise UserError(f"{paths.token} is missing: the job's auth token; prepare the job again")
     check_trusted(paths.state)
     check_trusted(paths.token, secret=True)
+    check_snapshot(paths.root)
     if not paths.token.read_text().strip():
         raise UserError(f"{paths.token} is empty: the job's auth token; prepare the job again")
     return job

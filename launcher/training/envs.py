@@ -6,6 +6,15 @@ old `gym` API (reset returning only the observation, step returning 4 values,
 gym spaces) are wrapped in `LegacyGymEnv`, so the tutorial's `BasicEnv` trains
 unchanged.
 
+`code`, when given, is a directory put first on `sys.path` before an entry point is
+imported: for a cluster job, the snapshot of the user's code in the run directory
+(launcher/cluster/code_snapshot.py), which sits at the same absolute path on every
+node. The env creator registered with RLlib carries it, so each env runner (a Ray
+actor on whichever node) adds it to its own `sys.path` before it imports the user's
+module. No Ray runtime environment is needed for that: `py_modules` / `working_dir`
+would upload a second copy of code already on shared storage through Ray's object
+store, and a `PYTHONPATH` in `env_vars` would replace the node's own.
+
 `probe()` builds the env once in the driver, before Ray starts, so a typo or a
 constructor that raises fails in a second with one clear line.
 """
@@ -33,28 +42,23 @@ def is_entry_point(spec: str) -> bool:
 
 
 # --- loading an entry point ------------------------------------------------------------
-def load_class(spec: str):
-    """Import `module:Attr` or `path/file.py:Attr` and return the attribute."""
+def _on_path(directory: str | Path) -> None:
+    """Put a directory first on sys.path (once)."""
+    directory = str(directory)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+
+
+def load_class(spec: str, code: str | None = None):
+    """Import `module:Attr` or `path/file.py:Attr` and return the attribute, with the
+    directory `code` (if any) first on sys.path."""
     target, _, attr = spec.rpartition(":")
     if not target or not attr:
         raise UserError(f"entry point {spec!r} must look like package.module:Class or file.py:Class")
+    if code:
+        _on_path(Path(code).expanduser().resolve())
     if target.endswith(".py") or "/" in target:
-        path = Path(target).expanduser().resolve()
-        if not path.is_file():
-            raise UserError(f"environment file not found: {target}")
-        module_name = f"launcher_userenv_{path.stem}_{abs(hash(str(path))) & 0xFFFFFF:x}"
-        module = sys.modules.get(module_name)
-        if module is None:
-            module_spec = importlib.util.spec_from_file_location(module_name, path)
-            module = importlib.util.module_from_spec(module_spec)
-            # The file's own folder is importable, as when running `python file.py`.
-            sys.path.insert(0, str(path.parent))
-            sys.modules[module_name] = module
-            try:
-                module_spec.loader.exec_module(module)
-            except Exception as exc:
-                del sys.modules[module_name]
-                raise UserError(f"cannot import {target}: {_one_line(exc)}") from None
+        module = _load_file(target)
     else:
         try:
             module = importlib.import_module(target)
@@ -65,6 +69,28 @@ def load_class(spec: str):
     except AttributeError:
         names = [n for n in dir(module) if not n.startswith("_")]
         raise UserError(f"{target} has no attribute {attr!r}{closest(attr, names)}") from None
+
+
+def _load_file(target: str):
+    """The module of a .py file, loaded once per process under a name of its own."""
+    path = Path(target).expanduser().resolve()
+    if not path.is_file():
+        raise UserError(f"environment file not found: {target}")
+    module_name = f"launcher_userenv_{path.stem}_{abs(hash(str(path))) & 0xFFFFFF:x}"
+    module = sys.modules.get(module_name)
+    if module is not None:
+        return module
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    # The file's own folder is importable, as when running `python file.py`.
+    _on_path(path.parent)
+    sys.modules[module_name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise UserError(f"cannot import {target}: {_one_line(exc)}") from None
+    return module
 
 
 def _one_line(exc: BaseException) -> str:
@@ -157,12 +183,12 @@ def _construct(cls, env_config: dict):
     return cls()
 
 
-def make_env(spec: str, env_config: dict | None = None):
+def make_env(spec: str, env_config: dict | None = None, code: str | None = None):
     """Build one env instance for `spec`; used by RLlib on every env runner."""
     env_config = dict(env_config or {})
     if not is_entry_point(spec):
         return gymnasium.make(spec, **env_config)
-    env = _construct(load_class(spec), env_config)
+    env = _construct(load_class(spec, code), env_config)
     if isinstance(env, gymnasium.Env):
         return env
     if hasattr(env, "step") and hasattr(env, "reset") and hasattr(env, "action_space"):
@@ -170,23 +196,23 @@ def make_env(spec: str, env_config: dict | None = None):
     raise UserError(f"{spec} did not build an environment (got {type(env).__name__})")
 
 
-def rllib_env_name(spec: str) -> str:
+def rllib_env_name(spec: str, code: str | None = None) -> str:
     """Register `spec` with RLlib (entry points only) and return the name to pass it.
 
     Gymnasium ids go to RLlib as they are. Entry points are registered under their
-    spec string with a creator that re-imports the class on each worker, so a file
-    on a shared filesystem works on every node of a cluster.
+    spec string with a creator that re-imports the class on each worker (with `code`
+    first on its sys.path), so code on a shared filesystem works on every node.
     """
     if not is_entry_point(spec):
         return spec
     from ray.tune.registry import register_env
 
-    register_env(spec, functools.partial(_rllib_creator, spec))
+    register_env(spec, functools.partial(_rllib_creator, spec, code))
     return spec
 
 
-def _rllib_creator(spec: str, env_config):
-    return make_env(spec, dict(env_config or {}))
+def _rllib_creator(spec: str, code: str | None, env_config):
+    return make_env(spec, dict(env_config or {}), code)
 
 
 @dataclass
@@ -203,7 +229,7 @@ class EnvInfo:
 CLASSIC_CONTROL = ("CartPole", "Acrobot", "MountainCar", "Pendulum")
 
 
-def probe(spec: str, env_config: dict | None = None) -> EnvInfo:
+def probe(spec: str, env_config: dict | None = None, code: str | None = None) -> EnvInfo:
     """Build the env once to check it exists and constructs; read its spaces."""
     threshold = None
     if not is_entry_point(spec):
@@ -212,7 +238,7 @@ def probe(spec: str, env_config: dict | None = None) -> EnvInfo:
             raise UserError(f"unknown environment id {spec!r}{closest(spec, registry.keys())}")
         threshold = registry[spec].reward_threshold
     try:
-        env = make_env(spec, env_config)
+        env = make_env(spec, env_config, code)
     except UserError:
         raise
     except Exception as exc:

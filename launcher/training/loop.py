@@ -99,7 +99,7 @@ def check_settings(settings: TrainSettings, validate_keys: bool = True,
     settings.validate()
     quiet_libraries()
     check_framework(settings.framework)
-    info = envs.probe(settings.env, settings.env_config)
+    info = envs.probe(settings.env, settings.env_config, settings.code)
     algorithms.check_action_space(settings.algo, info.action_space)
     default_stop(settings, info)
     if placement is None and not (settings.address or os.environ.get("RAY_ADDRESS")):

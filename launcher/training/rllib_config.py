@@ -67,7 +67,7 @@ def build_config(settings, info: envs.EnvInfo, runners: int, actor_options: dict
     if placement.get("fault_tolerance"):  # before the user's settings, which may override it
         config.fault_tolerance(**placement["fault_tolerance"])
     apply_hyperparameters(config, hyper, f"the {settings.algo} config")
-    config.environment(env=envs.rllib_env_name(settings.env), env_config=settings.env_config)
+    config.environment(env=envs.rllib_env_name(settings.env, settings.code), env_config=settings.env_config)
     config.env_runners(num_env_runners=runners, **placement.get("env_runners", {}))
     if placement.get("learners"):
         config.learners(**placement["learners"])

@@ -79,6 +79,9 @@ class TrainSettings:
     algo: str = "PPO"
     env: str = "CartPole-v1"
     env_config: dict[str, Any] = field(default_factory=dict)
+    # The folder put first on sys.path wherever the env is built: `--code DIR`, and for a
+    # cluster job the snapshot of the user's code in the run dir (cluster/code_snapshot.py).
+    code: str | None = None
     framework: str = "torch"
     stop: Stop = field(default_factory=Stop)
     # Resources. None means "size from what the machine or cluster has".

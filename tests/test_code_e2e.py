@@ -24,6 +24,7 @@ import yaml
 
 from tests.conftest import LAUNCHER, REPO, progress_rows
 from tests.slurm_cluster import read_log, wait_ended
+from tests.test_images import cpu_image  # noqa: F401  (fixture: make image)
 from tests.test_local_docker import IMAGE, client, prefix  # noqa: F401  (fixtures)
 from tests.test_slurm_e2e import cluster, runs  # noqa: F401  (fixture)
 

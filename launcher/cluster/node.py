@@ -287,6 +287,7 @@ def poll_joined(node: Node, want: dict[str, int], session: str,
 
 
 def train_on_head(node: Node, address: str) -> int:
+    from launcher.results.plots import write_reward_plot
     from launcher.training.loop import train
 
     job, log = node.job, node.log
@@ -300,6 +301,7 @@ def train_on_head(node: Node, address: str) -> int:
         return EXIT_INTERRUPTED
     summary = train(settings, run_dir=job.path, reporter=PlacementReporter(job, log),
                     placement=job.placement, stops=node.stops)
+    write_reward_plot(job.path)
     if summary.interrupted:
         log(f"interrupted ({summary.stopped_because}); checkpoint {summary.checkpoint}; "
             f"exit {EXIT_INTERRUPTED} (resumable)")

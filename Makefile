@@ -37,8 +37,9 @@ test-quick: venv  ## the quick suite (< 1 min): no training, no Docker, no Slurm
 lint: venv  ## ruff
 	$(BIN)/ruff check launcher tests bench
 
-bench: venv  ## time-to-solve and startup: launcher defaults vs the tutorial's config
+bench: venv  ## time-to-solve and startup vs the tutorial's config; evaluate start to first episode
 	$(BIN)/python bench/solve_time.py
+	$(BIN)/python bench/evaluate_start.py
 
 clean:  ## remove the virtual environment and local results
 	rm -rf $(VENV) ray_results results

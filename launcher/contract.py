@@ -14,7 +14,9 @@ This module sits at the bottom of the package and imports nothing of ours.
     RUN_DIR/slurm-job-ids      one Slurm job id per submission, newest last
     RUN_DIR/config.json        the full RLlib config, as built
     RUN_DIR/progress.csv       one row per iteration; result.json: the full results
-    RUN_DIR/checkpoints/       checkpoint_NNNNNN folders, newest few kept
+    RUN_DIR/checkpoints/       checkpoint_NNNNNN folders, newest few kept, and best/
+    RUN_DIR/run.json           how the run was made: seed, command, versions, hosts
+    RUN_DIR/eval.json          the last `launcher evaluate`
     RUN_DIR/reward.png         the reward curve
     RUN_DIR/code/              the user's env code, as every node imports it
     RUN_DIR/.cluster/          mode 0700: the nodes' rendezvous
@@ -59,6 +61,9 @@ RESULT_JSON = "result.json"
 REWARD_PLOT = "reward.png"
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "checkpoint_"
+BEST_CHECKPOINT = "best"
+EVAL_FILE = "eval.json"
+RUN_RECORD_FILE = "run.json"
 CODE_DIR = "code"
 STATE_DIR = ".cluster"
 TOKEN_FILE = "token"
@@ -125,6 +130,18 @@ class RunPaths:
     @property
     def code(self) -> Path:
         return self.root / CODE_DIR
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.checkpoints / BEST_CHECKPOINT
+
+    @property
+    def run_record(self) -> Path:
+        return self.root / RUN_RECORD_FILE
+
+    @property
+    def evaluation(self) -> Path:
+        return self.root / EVAL_FILE
 
     @property
     def state(self) -> Path:

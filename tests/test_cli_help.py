@@ -16,7 +16,7 @@ COMMAND = typer.main.get_command(app)
 COMMANDS = sorted(COMMAND.commands)
 
 COMMAND_PANELS = {
-    options.TRAIN_AND_INSPECT: ["train", "results", "plot", "tensorboard"],
+    options.TRAIN_AND_INSPECT: ["train", "results", "plot", "tensorboard", "evaluate", "export"],
     options.CLUSTERS: ["local", "submit", "render", "status", "logs", "cancel", "list"],
     options.IMAGES_AND_CHECKS: ["doctor"],
     options.INTERNALS: ["node", "prepare"],

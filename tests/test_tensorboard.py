@@ -133,3 +133,21 @@ def test_port_in_use_is_one_line(real_run):
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: port {port} on 127.0.0.1 is already in use: pick another with --port")
+
+
+def test_scalars_have_env_steps_as_their_x_axis(tmp_path):
+    """Runs with different batch sizes line up: the step of every scalar is the env steps."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from launcher.training.runlog import RunLog
+
+    log = RunLog(tmp_path)
+    for iteration, steps in [(1, 2000), (2, 4010), (3, 6000)]:
+        log.append({"training_iteration": iteration, "num_env_steps_sampled_lifetime": steps,
+                    "env_runners": {"episode_return_mean": 10.0 * iteration}})
+    log.close()
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    returns = events.Scalars("ray/tune/episode_return_mean")
+    assert [(e.step, e.value) for e in returns] == [(2000, 10.0), (4010, 20.0), (6000, 30.0)]
+    assert [e.step for e in events.Scalars("ray/tune/training_iteration")] == [2000, 4010, 6000]

@@ -1,7 +1,7 @@
 """The `launcher` command line: parse, call, print. No logic lives here.
 
 One module per command group, each a Typer app merged into `app` below:
-training (train, results, plot, tensorboard), clusters (local, submit, render,
+training (train, results, plot, tensorboard), agents (evaluate, export), clusters (local, submit, render,
 status, logs, cancel, list), checks (doctor) and internals (node, prepare). The
 options several commands share are declared once in options.py.
 
@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from launcher import __version__
-from launcher.cli import checks, clusters, internals, training
+from launcher.cli import agents, checks, clusters, internals, training
 from launcher.errors import UserError
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ app = typer.Typer(
 )
 # The order here is the order of the panels in `launcher --help`.
 app.add_typer(training.app)
+app.add_typer(agents.app)
 app.add_typer(clusters.app)
 app.add_typer(checks.app)
 app.add_typer(internals.app)

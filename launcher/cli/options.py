@@ -88,6 +88,16 @@ CheckpointEvery = Annotated[int | None, typer.Option(
     "--checkpoint-every", help="Iterations between checkpoints (train: 10, cluster jobs: 1; "
                                "0 = final only).", rich_help_panel=OUTPUT)]
 
+# --- evaluation ---------------------------------------------------------------------------
+EVALUATION = "Evaluation"
+EvalEvery = Annotated[int | None, typer.Option(
+    "--eval-every", help="Evaluate greedily every N iterations, on an env runner of its own "
+                         "(0 = never; default 0). Its mean return goes to progress.csv "
+                         "(evaluation_return_mean), TensorBoard and the reward plot.",
+    rich_help_panel=EVALUATION)]
+EvalEpisodes = Annotated[int | None, typer.Option(
+    "--eval-episodes", help="Episodes per evaluation (default 10).", rich_help_panel=EVALUATION)]
+
 # --- a job's run directories --------------------------------------------------------------
 JobRef = Annotated[str, typer.Argument(help="Slurm job id, or a run directory.")]
 RunDirs = Annotated[list[Path], typer.Argument(help="Run directories.")]

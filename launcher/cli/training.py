@@ -31,6 +31,7 @@ def train(
     num_env_runners: opt.NumEnvRunners = None, local_mode: opt.LocalMode = False,
     address: opt.Address = None,
     output: opt.Output = None, name: opt.Name = None, checkpoint_every: opt.CheckpointEvery = None,
+    eval_every: opt.EvalEvery = None, eval_episodes: opt.EvalEpisodes = None,
     resume: Annotated[Path | None, typer.Option(
         "--resume", help="Continue RUN_DIR from its last checkpoint.",
         rich_help_panel=opt.OUTPUT)] = None,
@@ -49,7 +50,8 @@ def train(
         env_config=env_config, seed=seed, stop_iters=stop_iters, stop_timesteps=stop_timesteps,
         stop_reward=stop_reward, stop_time=stop_time, num_cpus=num_cpus, num_gpus=num_gpus,
         num_env_runners=num_env_runners, local_mode=local_mode, address=address,
-        output=output, name=name, checkpoint_every=checkpoint_every)
+        output=output, name=name, checkpoint_every=checkpoint_every, eval_every=eval_every,
+        eval_episodes=eval_episodes)
     if resume is not None:
         settings = resumed_settings(resume, overrides_for_resume(training))
     else:
@@ -61,14 +63,22 @@ def train(
 
 
 @app.command(rich_help_panel=opt.TRAIN_AND_INSPECT)
-def results(run_dirs: opt.RunDirs) -> None:
+def results(
+    run_dirs: opt.RunDirs,
+    record: Annotated[bool, typer.Option(
+        "--record", help="Also how each run was made (run.json): seed, versions, image, hosts, "
+                         "the env's git commit.")] = False,
+) -> None:
     """Print best and last mean return, env steps and wall time of runs."""
     from rich.console import Console
 
-    from launcher.results.tables import results_table, table_rows
+    from launcher.results.tables import record_rows, results_table, table_rows
 
+    rows = table_rows(run_dirs)
+    if record:
+        rows = record_rows(rows, run_dirs)
     # Outside a terminal (pipes, logs) nothing limits the width: never wrap run names.
-    Console(width=None if sys.stdout.isatty() else 250).print(results_table(table_rows(run_dirs)))
+    Console(width=None if sys.stdout.isatty() else 250).print(results_table(rows, record=record))
 
 
 @app.command(rich_help_panel=opt.TRAIN_AND_INSPECT)

@@ -31,6 +31,7 @@ from launcher.errors import UserError
 from launcher.files import SECRET_MODE, check_trusted, make_private_dir, write_atomic
 from launcher.schema import check_fields
 from launcher.training.resources import ClusterPlacement
+from launcher.training.run_record import begin_record, choose_seed
 from launcher.training.rundir import reserve, reserve_run_dir
 from launcher.training.settings import TrainSettings, check_keys, load_spec, read_yaml
 
@@ -222,6 +223,8 @@ def prepare_job(
     place_settings(settings, has_learner, learner_gpus)
     run_dir = reserve_run_dir(settings) if run_dir is None else reserve(Path(run_dir).expanduser())
     run_dir = run_dir.resolve()
+    choose_seed(settings)
+    begin_record(run_dir, settings)  # the user's command and env, before the snapshot
     try:
         settings.env, settings.code = ship_code(settings.env, run_dir, settings.code)
     except UserError:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from launcher.cluster.jobdir import JobDir
 from launcher.cluster.rendezvous import read_json
 from launcher.contract import EXIT_INTERRUPTED, HEAD, LEARNER, ROLLOUT, RunPaths
+from launcher.training.run_record import IMAGE_DIGEST_VARIABLE, IMAGE_VARIABLE
 
 if TYPE_CHECKING:
     from launcher.cluster.local import LocalOptions
@@ -91,6 +92,9 @@ class LocalCluster:
             network=self.network.name, detach=True, init=False,
             # The image's entry point switches to this user: results belong to the caller.
             environment={"LAUNCHER_USER": f"{os.getuid()}:{os.getgid()}", "PYTHONUNBUFFERED": "1",
+                         # for the run record (training/run_record.py)
+                         IMAGE_VARIABLE: self.opts.image,
+                         IMAGE_DIGEST_VARIABLE: self.client.images.get(self.opts.image).id,
                          **self.opts.extra_env},
             volumes=volumes,
             nano_cpus=int(limit * 1e9), shm_size=self.opts.shm_size,

@@ -1,8 +1,7 @@
 """The one node entry point: `launcher node --run-dir DIR --role head|rollout|learner`.
 
-Run identically by a Slurm job (one `srun` per component), by the containers of
-`launcher local`, and by a single `docker run`. Everything about the job comes from the
-run directory prepared by launcher/cluster/jobdir.py; nothing else is passed in.
+Run identically by a Slurm job (one `srun` per component), by `launcher local`'s
+containers and by a single `docker run`. Everything comes from the run directory.
 
 What a node does, one log line per step:
 

@@ -1,5 +1,7 @@
 """Reward curves: the mean return of one or several runs over env steps, iterations
-or time, drawn in one figure (`launcher plot`, and each run's reward.png).
+or time, drawn in one figure (`launcher plot`, and each run's reward.png). A run that
+evaluated during training (--eval-every) gets a second, dashed curve: the greedy
+evaluation's mean return.
 
 matplotlib is imported only when a figure is drawn, with its file-only backend, so
 this works on a cluster node without a display.
@@ -33,7 +35,11 @@ def plot(run_dirs, out: str | Path, x: str = "env_steps") -> Path:
         xs = {"env_steps": curve.env_steps, "iteration": curve.iterations, "time": curve.time_s}[x]
         points = [(a, b) for a, b in zip(xs, curve.returns, strict=True) if b is not None]
         if points:
-            ax.plot(*zip(*points, strict=True), label=curve.label)
+            (line,) = ax.plot(*zip(*points, strict=True), label=curve.label)
+            greedy = [(a, b) for a, b in zip(xs, curve.eval_returns, strict=False) if b is not None]
+            if greedy:
+                ax.plot(*zip(*greedy, strict=True), linestyle="--", marker=".",
+                        color=line.get_color(), label=f"{curve.label} (greedy evaluation)")
     ax.set_xlabel(X_LABELS[x])
     ax.set_ylabel("mean episode return")
     ax.grid(alpha=0.3)

@@ -4,20 +4,28 @@
 Works on what any run leaves (progress.csv), so it also reads runs made on a
 cluster and copied home, or made by Tune with the tutorial's trainer (its
 `episode_reward_mean` column is understood too). The reward curves are drawn in
-plots.py from the same `RunCurve`s.
+plots.py from the same `RunCurve`s. `--record` adds how each run was made (its run.json:
+seed, versions, image, hosts, the env's git commit).
 """
 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.table import Table
 
 from launcher.contract import PROGRESS_CSV
 from launcher.errors import UserError
-from launcher.training.runlog import RETURN_KEYS, STEP_KEYS, first_of, number
+from launcher.training.run_record import read_record
+from launcher.training.runlog import (
+    EVAL_RETURN_COLUMN,
+    RETURN_KEYS,
+    STEP_KEYS,
+    first_of,
+    number,
+)
 
 RETURN_COLUMNS = ("episode_return_mean",) + RETURN_KEYS
 STEP_COLUMNS = STEP_KEYS
@@ -30,6 +38,7 @@ class RunCurve:
     env_steps: list[int]
     returns: list[float | None]
     time_s: list[float]
+    eval_returns: list[float | None] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -52,6 +61,9 @@ def read_run(run_dir: str | Path) -> RunCurve:
         env_steps=[int(first_of(r, STEP_COLUMNS) or 0) for r in rows],
         returns=[first_of(r, RETURN_COLUMNS) for r in rows],
         time_s=[first_of(r, ("time_total_s",)) or 0.0 for r in rows],
+        # Only the launcher's own column: RLlib's flattened evaluation/* columns carry
+        # the last evaluation along in iterations that did not evaluate.
+        eval_returns=[first_of(r, (EVAL_RETURN_COLUMN,)) for r in rows],
     )
 
 
@@ -72,14 +84,41 @@ def table_rows(run_dirs) -> list[dict]:
     return rows
 
 
-def results_table(rows: list[dict]) -> Table:
-    """`launcher results`' table of `table_rows`, one row per run."""
+# --record: the columns read from each run's run.json, and how each is found there.
+RECORD_COLUMNS = {
+    "seed": lambda r: r.get("seed"),
+    "launcher": lambda r: (r.get("versions") or {}).get("launcher"),
+    "ray": lambda r: (r.get("versions") or {}).get("ray"),
+    "torch": lambda r: (r.get("versions") or {}).get("torch"),
+    "gymnasium": lambda r: (r.get("versions") or {}).get("gymnasium"),
+    "image": lambda r: "@".join(x for x in ((r.get("image") or {}).get("name"),
+                                            ((r.get("image") or {}).get("digest") or "")[:19]) if x),
+    "hosts": lambda r: ",".join(r.get("hosts") or []),
+    "env commit": lambda r: ((r.get("env_source") or {}).get("git_commit") or "")[:12]
+    + ("+dirty" if (r.get("env_source") or {}).get("git_dirty") else ""),
+}
+
+
+def record_rows(rows: list[dict], run_dirs) -> list[dict]:
+    """`table_rows` with the run record's columns added (blank where a run has none)."""
+    for row, run_dir in zip(rows, run_dirs, strict=True):
+        record = read_record(run_dir)
+        row.update({name: get(record) for name, get in RECORD_COLUMNS.items()})
+    return rows
+
+
+def results_table(rows: list[dict], record: bool = False) -> Table:
+    """`launcher results`' table of `table_rows`, one row per run; `record`: with the
+    columns of `record_rows`."""
     def fmt(value: float | None) -> str:
         return "-" if value is None else f"{value:.1f}"
 
-    table = Table("iterations", "env steps", "best return", "last return", "time (s)")
+    extra = list(RECORD_COLUMNS) if record else []
+    table = Table("iterations", "env steps", "best return", "last return", "time (s)", *extra)
     table.add_column("run", no_wrap=True)
     for row in rows:
         table.add_row(str(row["iterations"]), f"{row['env_steps']:,}", fmt(row["best_return"]),
-                      fmt(row["last_return"]), f"{row['time_s']:.1f}", row["run"])
+                      fmt(row["last_return"]), f"{row['time_s']:.1f}",
+                      *[str(row.get(name) if row.get(name) not in (None, "") else "-") for name in extra],
+                      row["run"])
     return table

@@ -1,21 +1,31 @@
 """Checkpoints of a run: saved atomically, listed in iteration order, restored from the
-newest one that loads.
+newest one that loads; and the best one, kept beside them.
 
 A checkpoint is written aside (`.partial_N`) and renamed into `checkpoint_NNNNNN` once
 complete, so a head killed mid-save leaves no half checkpoint under that name. A
 damaged one can still appear (a copy cut short, a full disk): `restore_latest` falls
 back to the next older checkpoint instead of failing the resume.
+
+`checkpoints/best` is the checkpoint of the iteration with the highest score (the newest
+of equals): the greedy evaluation's mean return when the run evaluates (--eval-every),
+else the mean training return. It is saved whenever the score improves or ties, and is
+never pruned with the newest few; `best.json` inside it says which iteration it is and
+why. `evaluate` and `export` take it by default (`checkpoint_for_use`).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
 
-from launcher.contract import CHECKPOINT_PREFIX, RunPaths
+from launcher.contract import BEST_CHECKPOINT, CHECKPOINT_PREFIX, RunPaths
 from launcher.errors import UserError, first_line
 
 KEEP_CHECKPOINTS = 3
+BEST_INFO = "best.json"  # inside it: iteration, score, metric
+EVALUATION, TRAINING = "evaluation return", "training return"
 
 
 def iteration_of(path: Path) -> int | None:
@@ -71,3 +81,74 @@ def restore_latest(algo, run_dir: str | Path, say=print) -> int:
         algo._iteration = iteration_of(path)
         return algo._iteration
     raise UserError(f"no checkpoint in {RunPaths(run_dir).checkpoints} loads: cannot resume")
+
+
+# --- the best checkpoint -----------------------------------------------------------------
+def best_checkpoint(run_dir: str | Path) -> Path | None:
+    path = RunPaths(run_dir).checkpoints / BEST_CHECKPOINT
+    return path if (path / BEST_INFO).is_file() else None
+
+
+def best_info(run_dir: str | Path) -> dict | None:
+    """What checkpoints/best holds: {"iteration", "score", "metric"}; None when absent."""
+    path = best_checkpoint(run_dir)
+    try:
+        info = json.loads((path / BEST_INFO).read_text()) if path else None
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def checkpoint_for_use(run_dir: str | Path) -> Path | None:
+    """The checkpoint `evaluate` and `export` take by default: the best, else the newest."""
+    return best_checkpoint(run_dir) or latest_checkpoint(run_dir)
+
+
+def _install_best(run_dir: Path, fill, info: dict) -> Path:
+    """Fill a folder aside (`fill(path)`), add best.json, and swap it in for the old best."""
+    folder = RunPaths(run_dir).checkpoints
+    folder.mkdir(mode=0o700, exist_ok=True)
+    partial, old, final = (folder / f".partial_{BEST_CHECKPOINT}", folder / f".old_{BEST_CHECKPOINT}",
+                           folder / BEST_CHECKPOINT)
+    for leftover in (partial, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    fill(partial)
+    (partial / BEST_INFO).write_text(json.dumps(info, indent=2) + "\n")
+    if final.exists():
+        os.rename(final, old)
+    os.rename(partial, final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+class BestCheckpoint:
+    """Keeps checkpoints/best: `offer` each iteration's progress row, `finish` at the end."""
+
+    def __init__(self, run_dir: str | Path, by_evaluation: bool):
+        self.run_dir = Path(run_dir)
+        self.metric = EVALUATION if by_evaluation else TRAINING
+        info = best_info(run_dir) or {}
+        self.score = info.get("score") if info.get("metric") == self.metric else None
+
+    def score_of(self, row: dict) -> float | None:
+        from launcher.training.runlog import EVAL_RETURN_COLUMN
+
+        return row.get(EVAL_RETURN_COLUMN if self.metric == EVALUATION else "episode_return_mean")
+
+    def offer(self, algo, row: dict) -> Path | None:
+        """Save the algorithm as the best checkpoint when this row's score beats it."""
+        score = self.score_of(row)
+        if score is None or (self.score is not None and score < self.score):
+            return None  # a tie moves best on to the newer, longer-trained checkpoint
+        self.score = float(score)
+        info = {"iteration": int(row["training_iteration"]), "score": self.score, "metric": self.metric}
+        return _install_best(self.run_dir, lambda p: (p.mkdir(), algo.save_checkpoint(str(p.resolve()))),
+                             info)
+
+    def finish(self, final: Path, row: dict) -> None:
+        """A run that never scored (no evaluation finished) keeps its final checkpoint as best."""
+        if best_checkpoint(self.run_dir) is not None or final is None:
+            return
+        score = row.get("episode_return_mean")
+        info = {"iteration": iteration_of(final), "score": score, "metric": TRAINING}
+        _install_best(self.run_dir, lambda p: shutil.copytree(final, p), info)

@@ -4,8 +4,9 @@ The loop is ours, not Tune's: the algorithm runs in this process, one `train()` 
 iteration, so startup costs one `ray.init` and nothing else, and every step (stop
 criteria, checkpoints, signals, resume) is visible here. The run directory gets what
 Tune would write (progress.csv, result.json, TensorBoard events, the full config,
-checkpoints) plus the spec file; whoever ran it adds the reward plot
-(launcher/results/plots.py) when it ends.
+checkpoints) plus the spec file, the best checkpoint (checkpoints.BestCheckpoint) and the
+run record (run_record.py: seed, command, versions, hosts); whoever ran it adds the
+reward plot (launcher/results/plots.py) when it ends.
 
 Order matters: everything the user typed is checked before Ray starts.
 """
@@ -23,7 +24,12 @@ from typing import Any
 from launcher.contract import RunPaths
 from launcher.errors import UserError, first_line
 from launcher.training import algorithms, envs
-from launcher.training.checkpoints import checkpoints, restore_latest, save_checkpoint
+from launcher.training.checkpoints import (
+    BestCheckpoint,
+    checkpoints,
+    restore_latest,
+    save_checkpoint,
+)
 from launcher.training.ray_session import connect_ray
 from launcher.training.resources import (
     ClusterPlacement,
@@ -37,6 +43,7 @@ from launcher.training.rllib_config import (
     hyperparameters,
     quiet_libraries,
 )
+from launcher.training.run_record import choose_seed, complete_record, read_record
 from launcher.training.rundir import reserve_run_dir
 from launcher.training.runlog import RunLog
 from launcher.training.settings import TrainSettings
@@ -154,6 +161,10 @@ def train(settings: TrainSettings, resume: str | Path | None = None, reporter=No
     overlap = not settings.config and not ray.is_initialized()
     info, run_dir, resume = open_run(settings, resume, run_dir, not overlap, placement)
     fresh = not RunPaths(run_dir).spec.exists()
+    if resume is not None and settings.seed is None:  # a run whose seed was chosen for it
+        settings.seed = read_record(run_dir).get("seed")
+    if resume is None:
+        choose_seed(settings)
     importer = threading.Thread(target=algorithms.config_class, args=(settings.algo,), daemon=True)
     if overlap:
         importer.start()
@@ -197,6 +208,7 @@ def _run(settings, info, run_dir: Path, resume, reporter, started: float, placem
         settings.write_spec(run_dir)
     if not paths.config.exists():  # also for prepared cluster run dirs
         paths.config.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str))
+    complete_record(run_dir, settings, resumed=resume is not None)
     stops.phase = BUILDING
     algo = config.build_algo()
     try:
@@ -221,6 +233,7 @@ def _loop(settings, algo, run_dir: Path, resume, reporter, started: float,
           stops: StopRequests) -> RunSummary:
     log = RunLog(run_dir)
     summary = RunSummary(run_dir=run_dir)
+    best = BestCheckpoint(run_dir, by_evaluation=bool(algo.config.evaluation_interval))
     prior_train_s = _resume_into(algo, run_dir, log, summary) if resume is not None else 0.0
     if reporter:
         reporter.start(settings, run_dir, algo.iteration)
@@ -233,6 +246,7 @@ def _loop(settings, algo, run_dir: Path, resume, reporter, started: float,
         result["time_total_s"] = train_s
         row = log.append(result)
         summary.record(row)
+        best.offer(algo, row)
         if reporter:
             reporter.update(row, time.monotonic() - started)
         reason = stop_reason(settings, row, train_s)
@@ -246,12 +260,14 @@ def _loop(settings, algo, run_dir: Path, resume, reporter, started: float,
         if settings.checkpoint_every and algo.iteration - last_saved >= settings.checkpoint_every:
             save_checkpoint(algo, run_dir, algo.iteration)
             last_saved = algo.iteration
-    return _finish(algo, run_dir, log, summary, reason, reporter, started)
+    return _finish(algo, run_dir, log, summary, reason, reporter, started, (best, row))
 
 
 def _finish(algo, run_dir: Path, log: RunLog, summary: RunSummary, reason: str, reporter,
-            started: float) -> RunSummary:
+            started: float, best_and_row: tuple[BestCheckpoint, dict]) -> RunSummary:
     summary.checkpoint = save_checkpoint(algo, run_dir, algo.iteration)
+    best, row = best_and_row
+    best.finish(summary.checkpoint, row)
     summary.stopped_because = reason
     summary.wall_s = time.monotonic() - started
     log.close()

@@ -39,7 +39,7 @@ def merge_training_options(
     stop_time: float | None = None, num_cpus: int | None = None, num_gpus: float | None = None,
     num_env_runners: int | None = None, local_mode: bool | None = None, seed: int | None = None,
     output: Path | None = None, name: str | None = None, checkpoint_every: int | None = None,
-    address: str | None = None,
+    address: str | None = None, eval_every: int | None = None, eval_episodes: int | None = None,
 ) -> dict[str, Any]:
     """Merge: defaults < experiment file < flags. Returns a TrainSettings dict.
 
@@ -53,7 +53,7 @@ def merge_training_options(
         "num_gpus": num_gpus, "num_env_runners": num_env_runners, "seed": seed,
         "output": str(output) if output else None, "name": name,
         "checkpoint_every": checkpoint_every, "address": address,
-        "local_mode": local_mode or None,
+        "local_mode": local_mode or None, "eval_every": eval_every, "eval_episodes": eval_episodes,
     }
     data.update({k: v for k, v in flags.items() if v is not None})
     stop = {"iters": stop_iters, "timesteps": stop_timesteps, "reward": stop_reward,

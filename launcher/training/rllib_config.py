@@ -82,7 +82,25 @@ def build_config(settings, info: envs.EnvInfo, runners: int, actor_options: dict
         config.env_runners(env_to_module_connector=lambda *_args, **_kw: FlattenObservations())
     if settings.seed is not None:
         config.debugging(seed=settings.seed)
+    if settings.eval_every:
+        add_evaluation(config, settings.eval_every, settings.eval_episodes)
     return config
+
+
+def add_evaluation(config, every: int, episodes: int) -> None:
+    """Greedy evaluation every `every` iterations, `episodes` episodes long.
+
+    `evaluation_num_env_runners=0` gives the evaluation its own env runner inside the
+    algorithm's process (a second EnvRunnerGroup with a local runner, never the training
+    runners' envs), so it needs no CPU beyond what training was sized for. Its results
+    arrive under `evaluation/` in the iteration's result (runlog.EVAL_RETURN_KEYS)."""
+    config.evaluation(
+        evaluation_interval=every,
+        evaluation_duration=episodes,
+        evaluation_duration_unit="episodes",
+        evaluation_num_env_runners=0,
+        evaluation_config={"explore": False},
+    )
 
 
 # AlgorithmConfig's setter methods; their keyword names are the settings users write.

@@ -1,10 +1,14 @@
 """What a run leaves on disk while it trains: progress.csv, result.json, TensorBoard.
 
 progress.csv keeps a few readable columns first (iteration, env steps, mean
-return, time) followed by every scalar RLlib reports, flattened with '/'. When
+return, the greedy evaluation's mean return when the run evaluates, time) followed by
+every scalar RLlib reports, flattened with '/'. When
 RLlib reports a new metric part-way through, the file is rewritten with the wider
 header, so a column never silently goes missing. On resume, rows after the
 restored checkpoint are dropped: they will be produced again.
+
+TensorBoard's scalars have the env steps as their x-axis (as progress.csv and the reward
+plot), so runs with different batch sizes line up.
 """
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ from typing import Any
 
 from launcher.contract import PROGRESS_CSV, RESULT_JSON
 
+# The greedy evaluation's mean return (--eval-every), blank in iterations that did not evaluate.
+EVAL_RETURN_COLUMN = "evaluation_return_mean"
 LEADING_COLUMNS = [
     "training_iteration",
     "num_env_steps_sampled_lifetime",
     "episode_return_mean",
+    EVAL_RETURN_COLUMN,
     "time_total_s",
     "time_this_iter_s",
     "timestamp",
@@ -34,6 +41,7 @@ RETURN_KEYS = (
     "episode_return_mean",
     "episode_reward_mean",
 )
+EVAL_RETURN_KEYS = tuple(f"evaluation/{key}" for key in RETURN_KEYS)
 STEP_KEYS = (
     "num_env_steps_sampled_lifetime",
     "env_runners/num_env_steps_sampled_lifetime",
@@ -85,11 +93,25 @@ def summarise(result: dict) -> dict[str, Any]:
         "training_iteration": int(flat.get("training_iteration", 0)),
         "num_env_steps_sampled_lifetime": int(first_of(flat, STEP_KEYS) or 0),
         "episode_return_mean": first_of(flat, RETURN_KEYS),
+        EVAL_RETURN_COLUMN: first_of(flat, EVAL_RETURN_KEYS) if evaluated(result) else None,
         "time_total_s": float(flat.get("time_total_s", 0.0)),
         "time_this_iter_s": float(flat.get("time_this_iter_s", 0.0)),
         "timestamp": flat.get("timestamp"),
         "flat": flat,
     }
+
+
+def evaluated(result: dict) -> bool:
+    """Whether this iteration ran an evaluation (RLlib may carry the last one's figures
+    along in iterations that did not)."""
+    evaluation = result.get("evaluation")
+    if not isinstance(evaluation, dict) or not evaluation:
+        return False
+    interval = (result.get("config") or {}).get("evaluation_interval")
+    iteration = result.get("training_iteration")
+    if isinstance(interval, int) and interval > 0 and isinstance(iteration, int):
+        return iteration % interval == 0
+    return True
 
 
 def iteration_of(row: dict | None) -> int | None:
@@ -154,7 +176,7 @@ class RunLog:
         with self.json_path.open("a") as fh:
             fh.write(json.dumps(_jsonable(result), default=str) + "\n")
         if self._tb is not None:
-            step = summary["training_iteration"]
+            step = summary["num_env_steps_sampled_lifetime"]
             for key, value in row.items():
                 if isinstance(value, Number) and not isinstance(value, bool) and math.isfinite(value):
                     self._tb.add_scalar(f"ray/tune/{key}", value, global_step=step)

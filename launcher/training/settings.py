@@ -49,6 +49,7 @@ def check_keys(given: dict, valid, where: str) -> None:
 # checkpoint and an RL policy's checkpoint is small (the newest 3 are kept).
 CHECKPOINT_EVERY = 10
 CLUSTER_CHECKPOINT_EVERY = 1
+EVAL_EPISODES = 10
 
 
 @dataclass
@@ -95,6 +96,10 @@ class TrainSettings:
     output: str = "./ray_results"
     name: str | None = None
     checkpoint_every: int = CHECKPOINT_EVERY  # iterations between checkpoints; 0 = final only
+    # Greedy evaluation during training: every `eval_every` iterations (0 = none), on an
+    # env runner of its own, `eval_episodes` episodes long.
+    eval_every: int = 0
+    eval_episodes: int = EVAL_EPISODES
     address: str | None = None  # a running Ray cluster; None = embedded Ray
 
     def validate(self) -> TrainSettings:
@@ -120,6 +125,10 @@ class TrainSettings:
             raise UserError(f"--num-env-runners must be 0 or more, got {self.num_env_runners}")
         if self.checkpoint_every < 0:
             raise UserError(f"--checkpoint-every must be 0 or more, got {self.checkpoint_every}")
+        if self.eval_every < 0:
+            raise UserError(f"--eval-every must be 0 or more, got {self.eval_every}")
+        if self.eval_episodes < 1:
+            raise UserError(f"--eval-episodes must be at least 1, got {self.eval_episodes}")
         return self
 
     # --- YAML in and out -----------------------------------------------------------

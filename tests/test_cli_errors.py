@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import GYMNASIUM_ENV, assert_one_line_error, call_cli
+from tests.conftest import GYMNASIUM_ENV, assert_one_line_error, call_cli, free_port
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +33,17 @@ def _ray_never_started(monkeypatch):
         (["--framework", "mxnet"], ["unknown framework 'mxnet'"]),
         (["--set", "lrr=0.1"], ["unknown key 'lrr' in the PPO config", "did you mean 'lr'"]),
         (["--set", "lr"], ["--set expects key=value"]),
+        (["--set", "lr=-1"], ["lr=-1 in --set: lr must be a number greater than 0"]),
+        (["--set", "gamma=2"], ["gamma=2 in --set: gamma must be a number in (0, 1]"]),
+        (["--set", "lambda=1.5"], ["lambda_=1.5 in --set"]),
+        (["--set", "num_sgd_iter=0"], ["num_epochs=0 in --set: num_epochs must be a whole number"]),
+        (["--set", "model_config={fcnet_hidens: [64]}"],
+         ["unknown key 'fcnet_hidens' in model_config in --set", "did you mean 'fcnet_hiddens'"]),
+        (["--set", "horizon=200"], ["horizon is a launcher setting", "experiment file"]),
+        (["--env", "my_env.py"], ["--env my_env.py names a file but not the env class in it",
+                                  "write my_env.py:ClassName"]),
+        (["--env", "Pendulum-v7"], ["unknown environment id 'Pendulum-v7'"]),
+        (["--address", "localhost"], ["--address 'localhost' must be HOST:PORT"]),
     ],
 )
 def test_bad_flags(capsys, tmp_path, args, fragments):
@@ -104,3 +115,31 @@ def test_inconsistent_rllib_settings_are_refused_before_ray(capsys, tmp_path):
     code, _, err = call_cli(capsys, "train", "-o", str(tmp_path), "--set",
                             "train_batch_size_per_learner=100", "--set", "minibatch_size=500")
     assert_one_line_error(code, err, "invalid PPO config", "minibatch_size")
+
+
+def test_atari_without_ale_py_names_the_package(capsys, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("ale_py") is not None:
+        pytest.skip("ale-py is installed here")
+    code, _, err = call_cli(capsys, "train", "-o", str(tmp_path), "--env", "ALE/Pong-v5")
+    assert_one_line_error(code, err, "ALE/Pong-v5 is an Atari env, which needs the ale_py package",
+                          "pip install ale-py")
+    assert "Ant-v5" not in err
+
+
+def test_a_file_env_without_its_class_lists_the_classes(capsys, tmp_path):
+    path = tmp_path / "guess.py"
+    path.write_text(GYMNASIUM_ENV)
+    code, _, err = call_cli(capsys, "train", "-o", str(tmp_path), "--env", str(path))
+    assert_one_line_error(code, err, f"write {path}:ClassName (it defines GuessEnv)")
+
+
+def test_an_unreachable_address_is_one_line_and_leaves_no_run_dir(capsys, tmp_path):
+    """Nothing listens there: one line at once (not Ray's minutes of GCS retries), and the
+    run directory reserved for the run is gone again."""
+    out = tmp_path / "out"
+    code, stdout, err = call_cli(capsys, "train", "-o", str(out), "--address", f"127.0.0.1:{free_port()}")
+    assert_one_line_error(code, err, "cannot connect to the Ray cluster at 127.0.0.1:",
+                          "connection refused", "ray start --head")
+    assert not out.exists() or not any(out.iterdir()), list(out.iterdir())

@@ -168,3 +168,105 @@ def test_registered_creator_carries_code_to_another_process(tmp_path, monkeypatc
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [str(code / "gpkg" / "env.py"), "3"]
+
+
+# --- ids as tutorial-era files write them (env_ids.py) --------------------------------
+@pytest.mark.parametrize("old, new", [("Pendulum-v0", "Pendulum-v1"), ("LunarLander-v2", "LunarLander-v3"),
+                                      ("FrozenLake-v0", "FrozenLake-v1"), ("Taxi-v2", "Taxi-v3")])
+def test_versions_gymnasium_renamed_resolve_with_a_notice(old, new):
+    from launcher.training import env_ids
+
+    resolved = env_ids.resolve(old)
+    assert resolved.env_id == new
+    assert resolved.notice == f"env {old} → {new} (Gymnasium renamed it)"
+
+
+def test_current_and_still_registered_ids_resolve_to_themselves():
+    from launcher.training import env_ids
+
+    for env_id in ("CartPole-v0", "CartPole-v1", "MountainCarContinuous-v0"):
+        assert env_ids.resolve(env_id) == env_ids.Resolved(env_id)
+
+
+def test_mujoco_py_ids_go_to_the_newest_version():
+    from launcher.training import env_ids
+
+    resolved = env_ids.resolve("HalfCheetah-v3")
+    assert resolved.env_id == "HalfCheetah-v5" and "mujoco-py" in resolved.notice
+
+
+def test_probe_of_a_renamed_id_says_so_and_builds_the_new_one():
+    notices = []
+    info = envs.probe("Pendulum-v0", say=notices.append)
+    assert notices == ["env Pendulum-v0 → Pendulum-v1 (Gymnasium renamed it)"]
+    assert info.family == "classic" and info.reward_threshold is None
+    assert envs.make_env("Pendulum-v0").spec.id == "Pendulum-v1"
+
+
+@pytest.mark.parametrize("spec", ["ALE/Pong-v5", "PongNoFrameskip-v4", "BreakoutDeterministic-v4"])
+def test_an_atari_id_without_ale_py_names_the_package(spec):
+    import importlib.util
+
+    if importlib.util.find_spec("ale_py") is not None:
+        pytest.skip("ale-py is installed here")
+    with pytest.raises(UserError) as caught:
+        envs.probe(spec)
+    assert str(caught.value) == f"{spec} is an Atari env, which needs the ale_py package: pip install ale-py"
+    assert "did you mean" not in str(caught.value)
+
+
+def test_a_file_without_its_class_says_the_class_is_missing(tmp_path, old_env_file):
+    with pytest.raises(UserError, match=r"--env my_env.py names a file but not the env class in it: "
+                                        r"write my_env.py:ClassName$"):
+        envs.probe("my_env.py")
+    with pytest.raises(UserError, match=r"write .*custom_env.py:ClassName \(it defines BasicEnv\)"):
+        envs.probe(str(old_env_file))
+
+
+def test_unknown_ids_still_suggest_the_closest_and_never_a_lower_version():
+    with pytest.raises(UserError, match=r"unknown environment id 'Pendulum-v7'.*did you mean 'Pendulum-v1'"):
+        envs.probe("Pendulum-v7")
+
+
+# --- max_episode_steps (an old config's horizon) ---------------------------------------
+def _episode_length(env) -> int:
+    env.reset(seed=0)
+    for steps in range(1, 10_000):
+        _obs, _reward, terminated, truncated, _info = env.step(env.action_space.sample())
+        if terminated or truncated:
+            return steps
+    return -1
+
+
+def test_max_episode_steps_truncates_a_gymnasium_id_and_an_entry_point(tmp_path, old_env_file):
+    assert _episode_length(envs.make_env("Pendulum-v1")) == 200
+    assert _episode_length(envs.make_env("Pendulum-v1", max_episode_steps=17)) == 17
+    path = tmp_path / "guess.py"
+    path.write_text(GYMNASIUM_ENV)  # episodes of 5 steps
+    assert _episode_length(envs.make_env(f"{path}:GuessEnv", max_episode_steps=3)) == 3
+    legacy = envs.make_env(f"{old_env_file}:BasicEnv", max_episode_steps=3)
+    assert isinstance(legacy.unwrapped, envs.LegacyGymEnv)
+
+
+def test_rllib_gets_a_registered_creator_only_where_one_is_needed(tmp_path):
+    from ray.tune.registry import ENV_CREATOR, _global_registry
+
+    assert envs.rllib_env_name("CartPole-v1") == "CartPole-v1"
+    name = envs.rllib_env_name("Pendulum-v1", max_episode_steps=50)
+    assert name == "Pendulum-v1 (max 50 steps)"
+    env = _global_registry.get(ENV_CREATOR, name)({})
+    assert _episode_length(env) == 50
+    renamed = envs.rllib_env_name("Pendulum-v0")
+    assert _global_registry.get(ENV_CREATOR, renamed)({}).spec.id == "Pendulum-v1"
+
+
+def test_an_old_gym_env_loads_without_the_gym_banner(old_env_file):
+    """gym prints 'Gym has been unmaintained...' on stderr when imported; not through us."""
+    code = (f"from launcher.training import envs\n"
+            f"env = envs.make_env({str(old_env_file) + ':BasicEnv'!r})\n"
+            "import gym\nprint(type(env).__name__)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "LegacyGymEnv"
+    assert "unmaintained" not in proc.stderr and "Gym" not in proc.stderr, proc.stderr

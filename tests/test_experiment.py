@@ -190,8 +190,14 @@ def test_shape_detection(data, shape):
     ("e: {run: PPO, num_samples: 4}\n", ["num_samples: 4", "one trial per command"]),
     ("e: {run: PPO, env: CartPole-v1, config: {env: CartPole-v0}}\n",
      ["gives env twice with different values"]),
-    ("env: CartPole-v0\nsimple_optimizer: true\n", ["'simple_optimizer'", "has no equivalent any more",
-                                                    "minibatch_size"]),
+    ("env: CartPole-v0\nworker_cls: my.Worker\n", ["'worker_cls'", "has no equivalent any more",
+                                                   "env_runner_cls"]),
+    ("env: CartPole-v0\nlr: -0.1\n", ["lr=-0.1 in", "lr must be a number greater than 0"]),
+    ("e: {run: PPO, config: {gamma: 1.5}}\n", ["gamma=1.5 in", "gamma must be a number in (0, 1]"]),
+    ("e: {run: PPO, config: {model: {fcnet_hiddens: [0]}}}\n", ["model_config.fcnet_hiddens=[0]",
+                                                                 "list of layer sizes"]),
+    ("env: CartPole-v0\nhorizon: 0\n", ["horizon: 0 in", "whole number of steps"]),
+    ("env: CartPole-v0\nobservation_filter: MyFilter\n", ["observation_filter: 'MyFilter'", "ConnectorV2"]),
     ("env: CartPole-v0\nmodel: {custom_model: my_net}\n", ["'model.custom_model'", "RLModule"]),
     ("env: CartPole-v0\nmodel: {fcnet_hidden: [8]}\n", ["unknown key 'fcnet_hidden' in model",
                                                         "did you mean 'fcnet_hiddens'"]),
@@ -224,6 +230,82 @@ def test_set_translates_old_names():
 def test_set_refuses_launcher_settings():
     with pytest.raises(UserError, match="num_gpus is a launcher setting, not an RLlib key: use --num-gpus"):
         translate_config({"num_gpus": 1}, "--set")
+    with pytest.raises(UserError, match="horizon is a launcher setting, not an RLlib key: write it in an "
+                                        "experiment file"):
+        translate_config({"horizon": 200}, "--set")
+    # On the old API stack observation_filter is RLlib's own key.
+    assert translate_config({"observation_filter": "MeanStdFilter"}, "--set", framework="tf2") == {
+        "observation_filter": "MeanStdFilter"}
+
+
+# --- value ranges (value_checks.py) -----------------------------------------------------------
+@pytest.mark.parametrize("key, bad, good", [
+    ("lr", [-1, 0, "abc", True, float("nan"), [[0, -1e-3]]], [1e-3, "1e-3", [[0, 1e-3], [1000, 0.0]], None]),
+    ("gamma", [2, 0, -0.5, 1.01], [1, 0.99, "0.9"]),
+    ("lambda_", [-0.1, 1.5], [0, 1, 0.95]),
+    ("clip_param", [0, -0.2], [0.2]),
+    ("train_batch_size_per_learner", [0, 2.5, -1], [1, 4000, "4000"]),
+    ("minibatch_size", [0], [64]),
+    ("num_epochs", [0, 1.5], [1, 10]),
+    ("entropy_coeff", [-0.01, [[0, -1]]], [0, 0.01, [[0, 0.01], [10000, 0.0]]]),
+    ("num_env_runners", [-1], [0, 2]),
+])
+def test_common_keys_are_range_checked(key, bad, good):
+    from launcher.training import value_checks
+
+    for value in bad:
+        with pytest.raises(UserError, match=rf"^{key}=.* in --set: {key} must be "):
+            value_checks.check({key: value}, "--set")
+    for value in good:
+        checked = value_checks.check({key: value}, "--set")[key]
+        assert checked == (float(value) if isinstance(value, str) else value)
+
+
+def test_set_values_are_checked_and_spelled_numbers_read():
+    assert translate_config({"lr": "3e-4", "num_sgd_iter": "5"}, "--set") == {"lr": 3e-4, "num_epochs": 5}
+    with pytest.raises(UserError, match=r"^gamma=2 in --set: gamma must be a number in \(0, 1\]$"):
+        translate_config({"gamma": 2}, "--set")
+
+
+def test_model_config_keys_are_rllibs():
+    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+
+    from launcher.training import value_checks
+
+    assert set(value_checks.MODEL_CONFIG_FIELDS) == set(DefaultModelConfig.__dataclass_fields__)
+    with pytest.raises(UserError, match="unknown key 'fcnet_hidens' in model_config in --set.*'fcnet_hid"):
+        translate_config({"model_config": {"fcnet_hidens": [64]}}, "--set")
+    with pytest.raises(UserError, match="model_config in --set must be a mapping"):
+        translate_config({"model_config": [64]}, "--set")
+    assert translate_config({"model_config": {"fcnet_hiddens": [64, 64]}}, "--set") == {
+        "model_config": {"fcnet_hiddens": [64, 64]}}
+
+
+# --- env ids and Tune's grid_search in experiment files -----------------------------------------
+def test_a_renamed_env_id_in_a_file_is_the_new_one(tmp_path):
+    notes: list[str] = []
+    data = load(write(tmp_path, "e: {run: PPO, env: Pendulum-v0}\n"), notes)
+    assert data["env"] == "Pendulum-v1" and "env Pendulum-v0 → Pendulum-v1 (Gymnasium renamed it)" in notes
+    assert load(write(tmp_path, "env: Unknown-v3\n"))["env"] == "Unknown-v3"  # the probe reports it
+
+
+def test_grid_search_in_an_experiment_runs_the_first_value(tmp_path):
+    notes: list[str] = []
+    text = ("e: {run: PPO, env: {grid_search: [CartPole-v1, Acrobot-v1]},\n"
+            "    config: {framework: {grid_search: [tf, torch]}, seed: {grid_search: [1, 2]}}}\n")
+    data = load(write(tmp_path, text), notes)
+    assert data["env"] == "CartPole-v1" and data["seed"] == 1 and data["framework"] == "tf2"
+    assert any(line.startswith("env: grid_search → CartPole-v1") and "Acrobot-v1" in line for line in notes)
+
+
+def test_horizon_and_observation_filter_become_launcher_settings(tmp_path):
+    data = load(write(tmp_path, "e: {run: PPO, env: Pendulum-v1, config: {horizon: 50, "
+                                "observation_filter: MeanStdFilter}}\n"), framework="torch")
+    assert data["max_episode_steps"] == 50 and data["observation_filter"] == "MeanStdFilter"
+    assert data["config"] == {}
+    text = "e: {run: PPO, env: Pendulum-v1, config: {observation_filter: MeanStdFilter}}\n"
+    kept = load(write(tmp_path, text), framework="tf2")
+    assert kept["config"] == {"observation_filter": "MeanStdFilter"} and "observation_filter" not in kept
 
 
 # --- both example files pass every check that runs before Ray -----------------------------

@@ -10,7 +10,16 @@ import pytest
 
 from launcher.errors import UserError
 from launcher.training import algorithms, legacy
-from launcher.training.legacy import LEGACY, MODEL_KEYS, STOP_KEYS, Dropped, Gone, Launcher, Rename
+from launcher.training.legacy import (
+    LEGACY,
+    MODEL_KEYS,
+    STOP_KEYS,
+    Dropped,
+    Gone,
+    Launcher,
+    Nested,
+    Rename,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -91,15 +100,139 @@ def test_gone_keys_are_refused_saying_why(key):
 
 
 @pytest.mark.parametrize("key", sorted(k for k, r in LEGACY.items()
-                                       if isinstance(r, Gone) and r.new_stack_only))
-def test_new_stack_only_refusals_pass_on_the_old_stack(key):
+                                       if isinstance(r, (Gone, Launcher)) and r.new_stack_only))
+def test_new_stack_only_entries_stay_rllib_keys_on_the_old_stack(key):
     out = legacy.translate({key: sample(key)}, "test.yaml", stack=legacy.OLD_STACK)
-    assert out.config == {key: sample(key)}
+    assert out.config == {key: sample(key)} and out.settings == {}
 
 
-def test_harmless_values_of_gone_keys_are_dropped_silently():
-    out = legacy.translate({"observation_filter": "NoFilter"}, "x")
-    assert out.config == {} and out.notices == []
+@pytest.mark.parametrize("key", sorted(k for k, r in LEGACY.items() if isinstance(r, Gone) and r.harmless))
+def test_harmless_values_of_gone_keys_are_dropped_with_a_notice(key):
+    for value in LEGACY[key].harmless:
+        out = legacy.translate({key: value}, "x")
+        assert out.config == {} and out.notices == [f"{key}: {value} → (dropped: changes nothing)"]
+
+
+# --- the translations RLlib's tuned examples need ---------------------------------------
+def test_horizon_becomes_a_time_limit_setting():
+    out = legacy.translate({"horizon": 200, "soft_horizon": False, "no_done_at_end": True}, "x")
+    assert out.config == {} and out.settings == {"max_episode_steps": 200}
+    assert out.notices[0] == ("horizon → max_episode_steps (a TimeLimit wrapper the launcher adds "
+                              "around the env)")
+    assert out.notices[1] == "soft_horizon: False → (dropped: changes nothing)"
+    assert out.notices[2].startswith("no_done_at_end → (dropped: ")
+    assert legacy.translate({"horizon": None}, "x").settings == {"max_episode_steps": None}
+    for bad in (0, -5, 2.5, True, "200"):
+        with pytest.raises(UserError, match=r"horizon: .* in x: a horizon is a whole number of steps"):
+            legacy.translate({"horizon": bad}, "x")
+    with pytest.raises(UserError, match="'soft_horizon' in x has no equivalent"):
+        legacy.translate({"soft_horizon": True}, "x")
+
+
+@pytest.mark.parametrize("value, setting, notice", [
+    ("MeanStdFilter", "MeanStdFilter", "observation_filter: MeanStdFilter → an env-to-module connector"),
+    ("ConcurrentMeanStdFilter", "MeanStdFilter",
+     "observation_filter: ConcurrentMeanStdFilter → MeanStdFilter"),
+    ("NoFilter", None, "observation_filter: NoFilter → (dropped: the default)"),
+])
+def test_observation_filter_becomes_a_connector_setting(value, setting, notice):
+    out = legacy.translate({"observation_filter": value}, "x")
+    assert out.config == {}
+    assert out.settings == ({"observation_filter": setting} if setting else {})
+    assert out.notices[0].startswith(notice), out.notices
+
+
+def test_a_custom_observation_filter_says_what_to_write():
+    with pytest.raises(UserError, match=r"observation_filter: 'MyFilter' in x: .*ConnectorV2"):
+        legacy.translate({"observation_filter": "MyFilter"}, "x")
+
+
+def test_sac_networks_and_learning_rates():
+    old = {"Q_model": {"fcnet_activation": "relu", "fcnet_hiddens": [256, 256]},
+           "policy_model": {"fcnet_activation": "relu", "fcnet_hiddens": [256, 256]},
+           "optimization": {"actor_learning_rate": 3e-4, "critic_learning_rate": 1e-3,
+                            "entropy_learning_rate": 2e-4}}
+    out = legacy.translate(old, "x")
+    assert out.config == {"model_config": {"fcnet_activation": "relu", "fcnet_hiddens": [256, 256]},
+                          "actor_lr": 3e-4, "critic_lr": 1e-3, "alpha_lr": 2e-4}
+    assert "Q_model.fcnet_hiddens → model_config.fcnet_hiddens" in out.notices
+    assert "optimization.entropy_learning_rate → alpha_lr" in out.notices
+    # Ray 0.8's SAC names and the 2.x names translate the same way.
+    older = legacy.translate({"q_model_config": {"hidden_layer_sizes": [64], "hidden_activation": "relu"},
+                              "policy_model_config": {"hidden_layer_sizes": [64]}}, "x")
+    assert older.config == {"model_config": {"fcnet_hiddens": [64], "fcnet_activation": "relu"}}
+    # On the old API stack they keep their form, under the 2.x names.
+    kept = legacy.translate(old, "x", stack=legacy.OLD_STACK)
+    assert kept.config == {"q_model_config": old["Q_model"], "policy_model_config": old["policy_model"],
+                           "optimization_config": old["optimization"]}
+
+
+def test_sac_networks_that_differ_are_refused_saying_what_to_do():
+    with pytest.raises(UserError, match=r"different fcnet_hiddens .*share one model_config.*--framework tf2"):
+        legacy.translate({"Q_model": {"fcnet_hiddens": [256]}, "policy_model": {"fcnet_hiddens": [64]}}, "x")
+    with pytest.raises(UserError, match=r"unknown key 'actor_lr' in optimization in x"):
+        legacy.translate({"optimization": {"actor_lr": 1e-3}}, "x")
+    with pytest.raises(UserError, match=r"'Q_model.custom_model' in x has no equivalent"):
+        legacy.translate({"Q_model": {"custom_model": "MyQ"}}, "x")
+
+
+def test_epsilon_greedy_exploration_becomes_dqns_epsilon_schedule():
+    out = legacy.translate({"exploration_config": {"epsilon_timesteps": 2000, "final_epsilon": 0.05}}, "x")
+    assert out.config == {"epsilon": [[0, 1.0], [2000, 0.05]]}
+    warm = legacy.translate({"exploration_config": {"type": "EpsilonGreedy", "warmup_timesteps": 100,
+                                                    "initial_epsilon": 0.5}}, "x")
+    assert warm.config == {"epsilon": [[0, 0.5], [100, 0.5], [10100, 0.02]]}
+    for off in ({}, {"type": "StochasticSampling"}):
+        assert legacy.translate({"exploration_config": off}, "x").config == {}
+    with pytest.raises(UserError, match=r"exploration_config of type 'ParameterNoise' in x: .*RLModule"):
+        legacy.translate({"exploration_config": {"type": "ParameterNoise"}}, "x")
+    noise = {"exploration_config": {"type": "ParameterNoise"}}
+    assert legacy.translate(noise, "x", stack=legacy.OLD_STACK).config == noise
+
+
+def test_old_replay_buffers_become_episode_buffers():
+    old = {"replay_buffer_config": {"type": "MultiAgentPrioritizedReplayBuffer", "capacity": 50000,
+                                    "prioritized_replay_alpha": 0.6, "prioritized_replay_beta": 0.4,
+                                    "prioritized_replay_eps": 1e-6, "min_size_for_sampling": 1000}}
+    out = legacy.translate(old, "x")
+    assert out.config == {"replay_buffer_config": {"type": "PrioritizedEpisodeReplayBuffer",
+                                                   "capacity": 50000, "alpha": 0.6, "beta": 0.4},
+                          "num_steps_sampled_before_learning_starts": 1000}
+    plain = legacy.translate({"replay_buffer_config": {"type": "ray.rllib.utils.replay_buffers."
+                                                               "MultiAgentReplayBuffer"}}, "x")
+    assert plain.config == {"replay_buffer_config": {"type": "EpisodeReplayBuffer"}}
+    current = {"replay_buffer_config": {"type": "EpisodeReplayBuffer", "capacity": 10}}
+    assert legacy.translate(current, "x").config == current and legacy.translate(current, "x").notices == []
+    with pytest.raises(UserError, match="replay buffer type 'ReservoirReplayBuffer' in x"):
+        legacy.translate({"replay_buffer_config": {"type": "ReservoirReplayBuffer"}}, "x")
+    with pytest.raises(UserError, match="unknown key 'capacityy' in replay_buffer_config"):
+        legacy.translate({"replay_buffer_config": {"capacityy": 1}}, "x")
+
+
+@pytest.mark.parametrize("key", sorted(k for k, r in LEGACY.items() if isinstance(r, Nested)))
+def test_every_nested_entry_keeps_its_mapping_on_the_old_stack(key):
+    rule = LEGACY[key]
+    out = legacy.translate({key: {"a": 1}}, "x", stack=legacy.OLD_STACK)
+    assert out.config == {rule.old_stack or key: {"a": 1}}
+    assert legacy.translate({key: {}}, "x").config == {}
+
+
+def test_grid_search_runs_its_first_value():
+    out = legacy.translate({"seed": {"grid_search": [512, 42]}, "lr": {"grid_search": [1e-3]},
+                            "_disable_execution_plan_api": {"grid_search": [True, False]}}, "x")
+    assert out.settings == {"seed": 512} and out.config == {"lr": 1e-3}
+    assert out.notices[0] == ("seed: grid_search → 512 (the launcher runs one trial per command: "
+                              "start one run for each of 42)")
+    with pytest.raises(UserError, match="grid_search of lr must list at least one value"):
+        legacy.translate({"lr": {"grid_search": []}}, "x")
+
+
+def test_a_fragment_shorter_than_n_step_is_lengthened():
+    out = legacy.translate({"n_step": 3, "rollout_fragment_length": 1}, "x")
+    assert out.config == {"n_step": 3, "rollout_fragment_length": 3}
+    assert out.notices == ["rollout_fragment_length: 1 → 3 (RLlib samples at least n_step=3 steps "
+                           "per fragment now)"]
+    assert legacy.translate({"n_step": 3, "rollout_fragment_length": "auto"}, "x").notices == []
 
 
 # --- the specific translations the tutorial and RLlib's tuned examples need -------------
@@ -275,6 +408,11 @@ def test_every_translation_target_exists_in_rllib():
             for target in {rule.new, rule.old_stack or rule.new}:
                 head = target.partition(".")[0]
                 assert head in valid, f"{key} → {target}: RLlib 2.60 has no {head}"
+        if isinstance(rule, Nested) and rule.old_stack:
+            assert rule.old_stack in valid, f"{key} → {rule.old_stack}: RLlib 2.60 has no such key"
+    for new in ("actor_lr", "critic_lr", "alpha_lr", "epsilon", "num_steps_sampled_before_learning_starts",
+                "min_sample_timesteps_per_iteration", "evaluation_parallel_to_training"):
+        assert new in valid, new
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 
     fields = set(DefaultModelConfig.__dataclass_fields__)

@@ -54,9 +54,17 @@ def train(
         eval_episodes=eval_episodes)
     if resume is not None:
         settings = resumed_settings(resume, overrides_for_resume(training))
+        from launcher.training.resume import completed_because
+
+        reason = completed_because(settings, resume)
+        if reason:
+            typer.echo(f"{resume} is complete ({reason}): nothing to train; to go on, resume it "
+                       "with a higher stop criterion, e.g. --stop-iters N")
+            return
     else:
         settings = TrainSettings.from_dict(training, where="the training options")
-    summary = trainer.train(settings, resume=resume, reporter=Reporter())
+    reporter = Reporter(resume_command="launcher train --resume")
+    summary = trainer.train(settings, resume=resume, reporter=reporter)
     write_reward_plot(summary.run_dir)
     if summary.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
@@ -72,8 +80,9 @@ def results(
     """Print best and last mean return, env steps and wall time of runs."""
     from rich.console import Console
 
-    from launcher.results.tables import record_rows, results_table, table_rows
+    from launcher.results.tables import record_rows, results_table, run_dirs_in, table_rows
 
+    run_dirs = run_dirs_in(run_dirs)
     rows = table_rows(run_dirs)
     if record:
         rows = record_rows(rows, run_dirs)

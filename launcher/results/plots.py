@@ -30,6 +30,7 @@ def plot(run_dirs, out: str | Path, x: str = "env_steps") -> Path:
         raise UserError("no episode has finished in these runs yet: nothing to plot")
     if x not in X_LABELS:
         raise UserError(f"--x must be one of {', '.join(X_LABELS)}, got {x!r}")
+    check_image_format(out)
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for curve in curves:
         xs = {"env_steps": curve.env_steps, "iteration": curve.iterations, "time": curve.time_s}[x]
@@ -53,6 +54,16 @@ def plot(run_dirs, out: str | Path, x: str = "env_steps") -> Path:
     finally:
         plt.close(fig)
     return out
+
+
+def check_image_format(out: str | Path) -> None:
+    """Refuse, in one line, a file name whose suffix matplotlib cannot write."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    suffix = Path(out).suffix.lower().lstrip(".")
+    if suffix not in FigureCanvasAgg.get_supported_filetypes():
+        why = f"'.{suffix}' is not an image format" if suffix else "the name has no image suffix"
+        raise UserError(f"cannot write a plot to {out}: {why}; use .png, .svg, .pdf or .jpg")
 
 
 def write_reward_plot(run_dir: str | Path) -> Path | None:

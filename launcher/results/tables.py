@@ -24,7 +24,6 @@ from launcher.training.runlog import (
     RETURN_KEYS,
     STEP_KEYS,
     first_of,
-    number,
 )
 
 RETURN_COLUMNS = ("episode_return_mean",) + RETURN_KEYS
@@ -48,22 +47,55 @@ class RunCurve:
         return [r for r in self.returns if r is not None]
 
 
+def run_dirs_in(paths) -> list[Path]:
+    """The run directories named, a folder of runs standing for the runs in it (sorted)."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir() and not (path / PROGRESS_CSV).is_file():
+            runs = sorted(p for p in path.iterdir() if (p / PROGRESS_CSV).is_file())
+            if runs:
+                found += runs
+                continue
+        found.append(path)
+    return found
+
+
+def _column(rows: list[dict], path: Path, keys, kind=float, required: bool = True) -> list:
+    """One column of progress.csv as numbers. A required column that the file has but
+    where a line holds no number: the file is corrupt. One the file lacks altogether (a
+    hand-made or foreign progress.csv): counted 1, 2, ... for iterations, else 0."""
+    present = bool(rows) and any(key in rows[0] for key in keys)
+    out = []
+    for line, row in enumerate(rows, start=2):
+        value = first_of(row, keys)
+        if value is None and required and present:
+            raise UserError(f"{path} is corrupt: line {line} has no number in "
+                            f"{' / '.join(keys[:2])}")
+        if value is None and required:
+            value = line - 1 if kind is int and keys == ("training_iteration",) else 0
+        out.append(None if value is None else kind(value))
+    return out
+
+
 def read_run(run_dir: str | Path) -> RunCurve:
     run_dir = Path(run_dir)
     path = run_dir / PROGRESS_CSV
     if not path.is_file():
         raise UserError(f"{run_dir} has no {PROGRESS_CSV}: not a run directory, or no iteration finished")
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    try:
+        with path.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is corrupt: {exc}") from None
     return RunCurve(
         run_dir=run_dir,
-        iterations=[int(number(r.get("training_iteration")) or i + 1) for i, r in enumerate(rows)],
-        env_steps=[int(first_of(r, STEP_COLUMNS) or 0) for r in rows],
-        returns=[first_of(r, RETURN_COLUMNS) for r in rows],
-        time_s=[first_of(r, ("time_total_s",)) or 0.0 for r in rows],
+        iterations=_column(rows, path, ("training_iteration",), int),
+        env_steps=_column(rows, path, STEP_COLUMNS, int),
+        returns=_column(rows, path, RETURN_COLUMNS, required=False),
+        time_s=_column(rows, path, ("time_total_s",)),
         # Only the launcher's own column: RLlib's flattened evaluation/* columns carry
         # the last evaluation along in iterations that did not evaluate.
-        eval_returns=[first_of(r, (EVAL_RETURN_COLUMN,)) for r in rows],
+        eval_returns=_column(rows, path, (EVAL_RETURN_COLUMN,), required=False),
     )
 
 
@@ -114,11 +146,18 @@ def results_table(rows: list[dict], record: bool = False) -> Table:
         return "-" if value is None else f"{value:.1f}"
 
     extra = list(RECORD_COLUMNS) if record else []
-    table = Table("iterations", "env steps", "best return", "last return", "time (s)", *extra)
-    table.add_column("run", no_wrap=True)
-    for row in rows:
-        table.add_row(str(row["iterations"]), f"{row['env_steps']:,}", fmt(row["best_return"]),
-                      fmt(row["last_return"]), f"{row['time_s']:.1f}",
+    numbers = ("iterations", "env steps", "best return", "last return", "train time (s)")
+    cells = [[str(row["iterations"]), f"{row['env_steps']:,}", fmt(row["best_return"]),
+              fmt(row["last_return"]), f"{row['time_s']:.1f}"] for row in rows]
+    table = Table()
+    for i, name in enumerate(numbers):  # numbers are never cut short: at least their width
+        width = max([len(name)] + [len(c[i]) for c in cells])
+        table.add_column(name, justify="right", no_wrap=True, min_width=width)
+    for name in extra:
+        table.add_column(name, overflow="fold")
+    table.add_column("run", overflow="fold", min_width=8)  # a narrow terminal folds the name
+    for row, numbers_of_row in zip(rows, cells, strict=True):
+        table.add_row(*numbers_of_row,
                       *[str(row.get(name) if row.get(name) not in (None, "") else "-") for name in extra],
                       row["run"])
     return table

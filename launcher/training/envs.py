@@ -16,15 +16,20 @@ would upload a second copy of code already on shared storage through Ray's objec
 store, and a `PYTHONPATH` in `env_vars` would replace the node's own.
 
 `probe()` builds the env once in the driver, before Ray starts, so a typo or a
-constructor that raises fails in a second with one clear line.
+constructor that raises fails in a second with one clear line. Gymnasium ids go
+through `env_ids.resolve` first (renamed versions, Atari's package, a file without
+its `:Class`). `max_episode_steps` (an old config's `horizon`) wraps the env in
+Gymnasium's TimeLimit wherever it is built.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.util
 import inspect
+import io
 import sys
 import traceback
 from dataclasses import dataclass
@@ -34,6 +39,7 @@ from typing import Any
 import gymnasium
 
 from launcher.errors import UserError, first_line
+from launcher.training import env_ids
 from launcher.training.settings import closest
 
 
@@ -57,6 +63,7 @@ def load_class(spec: str, code: str | None = None):
         raise UserError(f"entry point {spec!r} must look like package.module:Class or file.py:Class")
     if code:
         _on_path(Path(code).expanduser().resolve())
+    quiet_old_gym()
     if target.endswith(".py") or "/" in target:
         module = _load_file(target)
     else:
@@ -69,6 +76,21 @@ def load_class(spec: str, code: str | None = None):
     except AttributeError:
         names = [n for n in dir(module) if not n.startswith("_")]
         raise UserError(f"{target} has no attribute {attr!r}{closest(attr, names)}") from None
+
+
+def quiet_old_gym() -> None:
+    """Import old `gym` (if installed) with its import-time banner muted.
+
+    gym 0.26 prints four lines on stderr when imported ("Gym has been unmaintained...");
+    envs written for it are exactly what the adapter below is for, so the banner says
+    nothing the user can act on. Imported once here, a user's `import gym` is silent."""
+    if "gym" in sys.modules or importlib.util.find_spec("gym") is None:
+        return
+    with contextlib.redirect_stderr(io.StringIO()):
+        try:
+            import gym  # noqa: F401
+        except Exception:  # a broken gym: the user's own import reports it
+            pass
 
 
 def _load_file(target: str):
@@ -183,36 +205,44 @@ def _construct(cls, env_config: dict):
     return cls()
 
 
-def make_env(spec: str, env_config: dict | None = None, code: str | None = None):
-    """Build one env instance for `spec`; used by RLlib on every env runner."""
+def make_env(spec: str, env_config: dict | None = None, code: str | None = None,
+             max_episode_steps: int | None = None):
+    """Build one env instance for `spec`; used by RLlib on every env runner.
+    `max_episode_steps`: truncate episodes there (Gymnasium's TimeLimit)."""
     env_config = dict(env_config or {})
     if not is_entry_point(spec):
-        return gymnasium.make(spec, **env_config)
+        limit = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
+        return gymnasium.make(env_ids.resolve(spec).env_id, **limit, **env_config)
     env = _construct(load_class(spec, code), env_config)
-    if isinstance(env, gymnasium.Env):
-        return env
-    if hasattr(env, "step") and hasattr(env, "reset") and hasattr(env, "action_space"):
-        return LegacyGymEnv(env)
-    raise UserError(f"{spec} did not build an environment (got {type(env).__name__})")
+    if not isinstance(env, gymnasium.Env):
+        if not (hasattr(env, "step") and hasattr(env, "reset") and hasattr(env, "action_space")):
+            raise UserError(f"{spec} did not build an environment (got {type(env).__name__})")
+        env = LegacyGymEnv(env)
+    if max_episode_steps:
+        env = gymnasium.wrappers.TimeLimit(env, max_episode_steps)
+    return env
 
 
-def rllib_env_name(spec: str, code: str | None = None) -> str:
-    """Register `spec` with RLlib (entry points only) and return the name to pass it.
+def rllib_env_name(spec: str, code: str | None = None, max_episode_steps: int | None = None) -> str:
+    """Register `spec` with RLlib where it needs it, and return the name to pass it.
 
-    Gymnasium ids go to RLlib as they are. Entry points are registered under their
-    spec string with a creator that re-imports the class on each worker (with `code`
-    first on its sys.path), so code on a shared filesystem works on every node.
+    A Gymnasium id that needs nothing of the launcher goes to RLlib as it is. Entry points,
+    renamed or plugin ids and envs with a `max_episode_steps` are registered with a creator
+    that builds them through `make_env` on each worker (re-importing an entry point's class
+    with `code` first on its sys.path), so code on a shared filesystem works on every node.
     """
-    if not is_entry_point(spec):
+    plain = not is_entry_point(spec) and not max_episode_steps
+    if plain and env_ids.resolve(spec).env_id == spec and env_ids.builtin(spec):
         return spec
     from ray.tune.registry import register_env
 
-    register_env(spec, functools.partial(_rllib_creator, spec, code))
-    return spec
+    name = f"{spec} (max {max_episode_steps} steps)" if max_episode_steps else spec
+    register_env(name, functools.partial(_rllib_creator, spec, code, max_episode_steps))
+    return name
 
 
-def _rllib_creator(spec: str, code: str | None, env_config):
-    return make_env(spec, dict(env_config or {}), code)
+def _rllib_creator(spec: str, code: str | None, max_episode_steps: int | None, env_config):
+    return make_env(spec, dict(env_config or {}), code, max_episode_steps)
 
 
 @dataclass
@@ -229,14 +259,21 @@ class EnvInfo:
 CLASSIC_CONTROL = ("CartPole", "Acrobot", "MountainCar", "Pendulum")
 
 
-def probe(spec: str, env_config: dict | None = None, code: str | None = None) -> EnvInfo:
-    """Build the env once to check it exists and constructs; read its spaces."""
-    threshold = None
+def _notice(line: str) -> None:
+    print(f"note: {line}", file=sys.stderr)
+
+
+def probe(spec: str, env_config: dict | None = None, code: str | None = None,
+          say=_notice) -> EnvInfo:
+    """Build the env once to check it exists and constructs; read its spaces.
+    `say` gets the notice of a renamed id (Pendulum-v0 → Pendulum-v1)."""
+    threshold, env_id = None, spec
     if not is_entry_point(spec):
-        registry = gymnasium.envs.registry
-        if spec not in registry:
-            raise UserError(f"unknown environment id {spec!r}{closest(spec, registry.keys())}")
-        threshold = registry[spec].reward_threshold
+        resolved = env_ids.resolve(spec)
+        env_id = resolved.env_id
+        if resolved.notice:
+            say(resolved.notice)
+        threshold = gymnasium.envs.registry[env_id].reward_threshold
     try:
         env = make_env(spec, env_config, code)
     except UserError:
@@ -250,7 +287,7 @@ def probe(spec: str, env_config: dict | None = None, code: str | None = None) ->
             observation_space=env.observation_space,
             action_space=env.action_space,
             reward_threshold=threshold,
-            family="classic" if spec.split("-")[0] in CLASSIC_CONTROL else "default",
+            family="classic" if env_id.split("-")[0] in CLASSIC_CONTROL else "default",
         )
     finally:
         try:

@@ -23,8 +23,10 @@ Three shapes are accepted, told apart by their top-level keys:
                i.e. tune.run's keyword arguments) is read the same way.
 
 Old RLlib key names are translated by launcher/legacy.py; each translation prints
-one "note: old → new" line on stderr. Mixing launcher settings and RLlib keys at
-the top level is refused: the file would mean two different things.
+one "note: old → new" line on stderr, and so does an env id Gymnasium renamed
+(Pendulum-v0 → Pendulum-v1, env_ids.py). The translated config's common values are
+range-checked (value_checks.py), from a file as from `--set`. Mixing launcher settings
+and RLlib keys at the top level is refused: the file would mean two different things.
 """
 
 from __future__ import annotations
@@ -36,12 +38,13 @@ from pathlib import Path
 from typing import Any
 
 from launcher.errors import UserError
-from launcher.training import legacy
+from launcher.training import env_ids, legacy, value_checks
 from launcher.training.settings import TrainSettings, check_keys, closest, read_yaml
 
 LAUNCHER_FIELDS = tuple(f.name for f in dataclasses.fields(TrainSettings))
 # Keys that mean the same as a launcher setting and as an RLlib config key.
-SHARED_KEYS = ("env", "env_config", "framework", "seed", "num_gpus", "num_env_runners")
+SHARED_KEYS = ("env", "env_config", "framework", "seed", "num_gpus", "num_env_runners",
+               "observation_filter")
 # Keys of one experiment in RLlib's experiment-file format (tune.run's arguments).
 EXPERIMENT_KEYS = ("run", "env", "stop", "config", "checkpoint_freq", "checkpoint_at_end",
                    "local_dir", "storage_path", "num_samples")
@@ -57,15 +60,19 @@ def translate_config(config: dict[str, Any], where: str, say: Callable[[str], No
 
     Launcher-owned keys (env, num_gpus, ...) are refused here, naming their flag.
     `framework`: the one the run uses (tf2 -> old API stack names; default torch)."""
-    translated = legacy.translate(config, where, legacy.stack_for(framework))
+    stack = legacy.stack_for(framework)
     for key in config:
         rule = legacy.LEGACY.get(str(key))
-        if isinstance(rule, legacy.Launcher):
-            raise UserError(f"{key} is a launcher setting, not an RLlib key: use {rule.flag} "
-                            f"instead of {where} {key}=...")
+        if isinstance(rule, legacy.Launcher) and not (rule.new_stack_only and stack == legacy.OLD_STACK):
+            instead = (f"use {rule.flag} instead of {where} {key}=..." if rule.flag else
+                       f"write it in an experiment file (--config): {key} under config:, "
+                       f"or {rule.field} at the top level")
+            raise UserError(f"{key} is a launcher setting, not an RLlib key: {instead}")
+    translated = legacy.translate(config, where, stack)
+    checked = value_checks.check(translated.config, where)  # a refusal comes alone, without notices
     for line in translated.notices:
         say(line)
-    return translated.config
+    return checked
 
 
 def split_pick(path: str | Path) -> tuple[Path, str | None]:
@@ -108,9 +115,25 @@ def load_experiment(path: str | Path, say: Callable[[str], None] = notice,
         result = from_config_dict(data, where, notices, framework)
     else:
         result = from_launcher_file(data, where, notices, framework)
+    _renamed_env(result, notices)
     for line in notices:
         say(line)
     return result
+
+
+def _renamed_env(result: dict, notices: list[str]) -> None:
+    """A Gymnasium id that Gymnasium renamed becomes the new one, with a notice. Anything
+    else stays as written: the env probe reports an id that does not resolve."""
+    env = result.get("env")
+    if not isinstance(env, str) or ":" in env:
+        return
+    try:
+        resolved = env_ids.resolve(env)
+    except UserError:
+        return
+    if resolved.notice:
+        result["env"] = resolved.env_id
+        notices.append(resolved.notice)
 
 
 def detect_shape(data: dict, where: str) -> str:
@@ -161,7 +184,7 @@ def _lift(result: dict, settings: dict, where: str) -> None:
 
 
 def _stack(framework: str | None, config: dict) -> str:
-    return legacy.stack_for(framework or config.get("framework"))
+    return legacy.stack_for(framework or legacy.first_of_grid(config.get("framework"), "framework", []))
 
 
 def _put_config(result: dict, config: dict, where: str, config_where: str, stack: str,
@@ -169,7 +192,7 @@ def _put_config(result: dict, config: dict, where: str, config_where: str, stack
     """Translate an RLlib config into result["config"]; lift the launcher settings in it."""
     translated = legacy.translate(config, config_where, stack)
     notices += translated.notices
-    result["config"] = translated.config
+    result["config"] = value_checks.check(translated.config, config_where)
     _lift(result, translated.settings, where)
 
 
@@ -193,7 +216,7 @@ def from_experiment(body: Any, where: str, notices: list[str],
         raise UserError(f"experiment {where}: 'run' must name an algorithm (PPO, DQN, ...)")
     result["algo"] = run
     if body.get("env") is not None:
-        result["env"] = body["env"]
+        result["env"] = legacy.first_of_grid(body["env"], "env", notices)
     config = body.get("config") or {}
     if not isinstance(config, dict):
         raise UserError(f"'config' in experiment {where} must be a mapping of RLlib settings")
@@ -218,10 +241,24 @@ def from_experiment(body: Any, where: str, notices: list[str],
     return result
 
 
+def _top_level_filter(result: dict, where: str, stack: str, notices: list[str]) -> None:
+    """`observation_filter` as a launcher setting, its value read as the legacy table does
+    (NoFilter: none; another filter: refused saying what to write); on the old API stack
+    it is RLlib's own key, in the config."""
+    value = result.pop("observation_filter")
+    translated = legacy.translate({"observation_filter": value}, where, stack)
+    notices += translated.notices
+    result.update(translated.settings)
+    if translated.config:
+        result["config"] = {**(result.get("config") or {}), **translated.config}
+
+
 def from_launcher_file(data: dict, where: str, notices: list[str],
                        framework: str | None = None) -> dict[str, Any]:
     """The launcher's own format; its `config:` may still use old RLlib names."""
     result = dict(data)
+    if "observation_filter" in result:  # also an RLlib key: the tutorial's config dict has it
+        _top_level_filter(result, where, _stack(framework, result), notices)
     if "config" in result:
         _put_config(result, result["config"] or {}, where, f"{where}: config",
                     _stack(framework, result), notices)

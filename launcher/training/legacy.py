@@ -7,8 +7,11 @@ that now belong to the launcher (`env`, `framework`, `num_gpus`, `seed`).
 
 `LEGACY` (launcher/training/legacy_keys.py) is the whole translation, one entry per
 old key, with `MODEL_KEYS` for the keys inside the old `model` dict and `STOP_KEYS`
-for Tune's stop metrics. Any key not listed there is passed on unchanged; the
-launcher later checks it against the real AlgorithmConfig setters.
+for Tune's stop metrics; mappings translated key by key (SAC's networks, DQN's
+exploration and replay buffer) are in legacy_nested.py. Any key not listed there is
+passed on unchanged; the launcher later checks it against the real AlgorithmConfig
+setters. A Tune `grid_search` value becomes its first value, with a notice: the
+launcher runs one trial per command.
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ from launcher.training.legacy_keys import (  # noqa: F401 - the table's names, u
     Dropped,
     Gone,
     Launcher,
+    Nested,
     Rename,
     framework_name,
     markdown_table,
 )
+from launcher.training.legacy_nested import translate_nested
 from launcher.training.settings import Stop, closest
 
 
@@ -46,6 +51,20 @@ def stack_for(framework: Any) -> str:
     return OLD_STACK if framework_name(framework) == "tf2" else NEW_STACK
 
 
+def first_of_grid(value: Any, key: str, notices: list[str]) -> Any:
+    """Tune's `{grid_search: [a, b, ...]}` -> a, with a notice naming the others."""
+    if not (isinstance(value, dict) and list(value) == ["grid_search"]):
+        return value
+    values = value["grid_search"]
+    if not isinstance(values, list) or not values:
+        raise UserError(f"grid_search of {key} must list at least one value, got {values!r}")
+    if len(values) > 1:
+        rest = ", ".join(map(str, values[1:]))
+        notices.append(f"{key}: grid_search → {values[0]} (the launcher runs one trial per command: "
+                       f"start one run for each of {rest})")
+    return values[0]
+
+
 def translate(config: dict[str, Any], where: str, stack: str = NEW_STACK,
               nested: bool = False) -> Translation:
     """Translate one RLlib config dict. `nested`: an override dict such as
@@ -55,7 +74,20 @@ def translate(config: dict[str, Any], where: str, stack: str = NEW_STACK,
     translator = _Translator(where, stack, nested)
     for key, value in config.items():
         translator.take(str(key), value)
+    _fit_fragment_to_n_step(translator.out)
     return translator.out
+
+
+def _fit_fragment_to_n_step(out: Translation) -> None:
+    """Ray 1.x let SAC/DQN sample fragments shorter than n_step (`rollout_fragment_length: 1,
+    n_step: 3`); RLlib 2.60 needs at least n_step steps per fragment."""
+    fragment, n_step = out.config.get("rollout_fragment_length"), out.config.get("n_step")
+    steps = max(n_step) if isinstance(n_step, (list, tuple)) and n_step else n_step
+    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (fragment, steps))
+    if ints and fragment < steps:
+        out.config["rollout_fragment_length"] = steps
+        out.notices.append(f"rollout_fragment_length: {fragment} → {steps} "
+                           f"(RLlib samples at least n_step={steps} steps per fragment now)")
 
 
 class _Translator:
@@ -86,32 +118,51 @@ class _Translator:
 
     def take(self, key: str, value: Any) -> None:
         rule = LEGACY.get(key)
+        value = first_of_grid(value, key, self.out.notices)
         if key == "model" and isinstance(value, dict):
             _translate_model(value, self.where, self.stack, self.out, self.put)
         elif key == "evaluation_config" and isinstance(value, dict):
             inner = translate(value, f"{self.where}: evaluation_config", self.stack, nested=True)
             self.out.notices += [f"evaluation_config.{line}" for line in inner.notices]
             self.put(key, inner.config, key)
-        elif rule is None or (isinstance(rule, Launcher) and self.nested):
+        elif rule is None or self.stays_rllib_key(rule):
             self.put(key, value, key)
         elif isinstance(rule, Launcher):
             self.launcher_setting(key, value, rule)
         elif isinstance(rule, Rename):
             self.rename(key, value, rule)
+        elif isinstance(rule, Nested):
+            translate_nested(self, key, value, rule)
         elif isinstance(rule, Dropped):
             self.out.notices.append(f"{key} → (dropped: {rule.why})")
         elif rule.new_stack_only and self.stack == OLD_STACK:
             self.put(key, value, key)
-        elif value not in rule.harmless:
+        elif value in rule.harmless:
+            self.out.notices.append(f"{key}: {value} → (dropped: changes nothing)")
+        else:
             raise UserError(f"{key!r} in {self.where} has no equivalent any more: {rule.why}")
 
+    def stays_rllib_key(self, rule) -> bool:
+        """A launcher setting that is an RLlib key here: in an override dict such as
+        evaluation_config, or on the old API stack where RLlib still takes it."""
+        return isinstance(rule, Launcher) and (
+            self.nested or (rule.new_stack_only and self.stack == OLD_STACK))
+
     def launcher_setting(self, key: str, value: Any, rule: Launcher) -> None:
-        new_value = rule.value(value) if rule.value else value
+        try:
+            new_value = rule.value(value) if rule.value else value
+        except ValueError as exc:
+            raise UserError(f"{key}: {value!r} in {self.where}: {exc}") from None
+        if new_value is None and value is not None:
+            self.out.notices.append(f"{key}: {value} → (dropped: the default)")
+            return
         self.out.settings[rule.field] = new_value
         if new_value != value:
             self.out.notices.append(f"{key}: {value} → {new_value}")
+        elif rule.note and (rule.flag or rule.field) != key:
+            self.out.notices.append(f"{key} → {rule.flag or rule.field} ({rule.note})")
         elif rule.note:
-            self.out.notices.append(f"{key} → {rule.flag} ({rule.note})")
+            self.out.notices.append(f"{key}: {value} → {rule.note}")
 
     def rename(self, key: str, value: Any, rule: Rename) -> None:
         target = rule.old_stack if self.stack == OLD_STACK and rule.old_stack else rule.new

@@ -4,9 +4,12 @@ rendering for the README. launcher/training/legacy.py applies it.
   Rename(new)        the key has a new name; one notice line "old → new" on stderr.
                      `old_stack` is the name on RLlib's old API stack (--framework tf2)
                      when it differs there; "a.b" targets a key inside the mapping `a`.
-  Launcher(field)    the key is a launcher setting (a TrainSettings field / CLI flag).
+  Launcher(field)    the key is a launcher setting (a TrainSettings field / CLI flag);
+                     `new_stack_only`: an RLlib key still on the old API stack (tf2).
+  Nested(handler)    a mapping translated key by key (launcher/training/legacy_nested.py).
   Dropped(why)       the key has no effect any more; dropped with a notice.
-  Gone(why)          no equivalent: refused with one line saying what replaced it.
+  Gone(why)          no equivalent: refused with one line saying what to write instead;
+                     `harmless` values mean "off" and are dropped with a notice.
 `MODEL_KEYS` does the same for the keys inside the old `model` dict, `STOP_KEYS`
 for Tune's stop metrics.
 """
@@ -33,9 +36,17 @@ class Rename:
 @dataclass(frozen=True)
 class Launcher:
     field: str  # TrainSettings field
-    flag: str = ""  # the CLI flag that sets it, for messages
+    flag: str = ""  # the CLI flag that sets it, for messages ("": an experiment file only)
     note: str = ""
-    value: Callable[[Any], Any] | None = None
+    value: Callable[[Any], Any] | None = None  # raises ValueError(why) for a value it refuses
+    new_stack_only: bool = False  # on the old API stack (tf2) it stays an RLlib key
+
+
+@dataclass(frozen=True)
+class Nested:
+    handler: str  # the function in legacy_nested.HANDLERS that translates the mapping
+    new: str  # what it becomes on the new API stack (for the README)
+    old_stack: str | None = None  # its name on the old API stack (tf2); None: kept as it is
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,27 @@ def _replay_type(value: Any) -> str:
     return "PrioritizedEpisodeReplayBuffer" if value else "EpisodeReplayBuffer"
 
 
+def _steps(value: Any) -> int | None:
+    """An old `horizon`: a whole number of steps, or None for none."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("a horizon is a whole number of steps, at least 1")
+    return value
+
+
+OBSERVATION_FILTERS = {"MeanStdFilter": "MeanStdFilter", "ConcurrentMeanStdFilter": "MeanStdFilter",
+                       "NoFilter": None, None: None}
+
+
+def _observation_filter(value: Any) -> str | None:
+    if isinstance(value, str) and value in OBSERVATION_FILTERS or value is None:
+        return OBSERVATION_FILTERS[value]
+    raise ValueError("the launcher adds MeanStdFilter (or NoFilter); another filter is a "
+                     "ConnectorV2 you write and set with config.env_runners(env_to_module_connector=...) "
+                     "in your own script, or keep the old API stack with --framework tf2")
+
+
 _DRIVER_CPUS = ("the launcher gives the trainer process 1 CPU and fits env runners to the rest; "
                 "set the total with --num-cpus")
 _NO_MODELV2 = ("custom ModelV2 models are gone from the new API stack: write an RLModule "
@@ -66,7 +98,7 @@ _NO_MODELV2 = ("custom ModelV2 models are gone from the new API stack: write an 
 _RECORD = "record videos inside your env with gymnasium.wrappers.RecordVideo"
 
 # One entry per old key. Keep sorted by theme; tests/test_legacy.py covers every entry.
-LEGACY: dict[str, Rename | Launcher | Dropped | Gone] = {
+LEGACY: dict[str, Rename | Launcher | Nested | Dropped | Gone] = {
     # --- what the launcher itself decides -------------------------------------------------
     "env": Launcher("env", "--env"),
     "env_config": Launcher("env_config", "--env-config"),
@@ -88,11 +120,10 @@ LEGACY: dict[str, Rename | Launcher | Dropped | Gone] = {
     "num_cpus_for_driver": Gone(f"RLlib renamed it num_cpus_for_main_process, but {_DRIVER_CPUS}"),
     "num_cpus_for_local_worker": Gone(f"RLlib renamed it num_cpus_for_main_process, but {_DRIVER_CPUS}"),
     "worker_cls": Gone("RolloutWorker subclasses are gone: subclass EnvRunner and set env_runner_cls"),
-    "observation_filter": Gone(
-        "on the new API stack observation filters are env-to-module connectors "
-        "(ray.rllib.connectors.env_to_module.MeanStdFilter), which a YAML file cannot set; "
-        "remove it, or keep the old stack with --framework tf2",
-        new_stack_only=True, harmless=("NoFilter", None)),
+    "observation_filter": Launcher(
+        "observation_filter", note="an env-to-module connector the launcher adds "
+        "(ray.rllib.connectors.env_to_module.MeanStdFilter)", value=_observation_filter,
+        new_stack_only=True),
     # --- learners -------------------------------------------------------------------------
     "num_learner_workers": Rename("num_learners"),
     "num_cpus_per_learner_worker": Rename("num_cpus_per_learner"),
@@ -117,24 +148,44 @@ LEGACY: dict[str, Rename | Launcher | Dropped | Gone] = {
                                      note="entropy_coeff takes the [[timestep, value], ...] list"),
     "vf_share_layers": Rename("model_config.vf_share_layers", old_stack="model.vf_share_layers"),
     "target_update_frequency": Rename("target_network_update_freq"),
-    "simple_optimizer": Gone("the Learner API does the SGD now; tune minibatch_size and num_epochs"),
+    "simple_optimizer": Dropped("the Learner API does the SGD now; tune minibatch_size and num_epochs"),
     "use_critic": Gone("APPO always uses a value function (critic) now"),
     "num_aggregation_workers": Rename("num_aggregator_actors_per_learner"),
     "max_requests_in_flight_per_sampler_worker": Rename("max_requests_in_flight_per_env_runner"),
     "max_requests_in_flight_per_aggregator_worker": Rename("max_requests_in_flight_per_aggregator_actor"),
     "model_config_dict": Rename("model_config"),
-    "exploration_config": Gone(
-        "on the new API stack exploration is part of the RLModule; for DQN set "
-        "epsilon: [[0, 1.0], [10000, 0.02]] instead", new_stack_only=True),
+    "exploration_config": Nested(
+        "exploration", "EpsilonGreedy → `epsilon: [[0, initial_epsilon], [epsilon_timesteps, "
+        "final_epsilon]]` (DQN); StochasticSampling or `{}` dropped; other kinds are an RLModule's "
+        "forward_exploration"),
+    # --- SAC's networks and optimizers ----------------------------------------------------
+    "Q_model": Nested("sac_model", "`model_config` (shared by SAC's policy and Q networks)",
+                      old_stack="q_model_config"),
+    "policy_model": Nested("sac_model", "`model_config` (shared by SAC's policy and Q networks)",
+                           old_stack="policy_model_config"),
+    "q_model_config": Nested("sac_model", "`model_config` (shared by SAC's policy and Q networks)"),
+    "policy_model_config": Nested("sac_model",
+                                  "`model_config` (shared by SAC's policy and Q networks)"),
+    "optimization": Nested("sac_optimization", "`actor_lr`, `critic_lr`, `alpha_lr`",
+                           old_stack="optimization_config"),
+    "optimization_config": Nested("sac_optimization", "`actor_lr`, `critic_lr`, `alpha_lr`"),
     # --- DQN replay buffer (moved into replay_buffer_config) -----------------------------
     "buffer_size": Rename("replay_buffer_config.capacity"),
     "prioritized_replay": Rename("replay_buffer_config.type", value=_replay_type),
     "prioritized_replay_alpha": Rename("replay_buffer_config.alpha"),
     "prioritized_replay_beta": Rename("replay_buffer_config.beta"),
     "learning_starts": Rename("num_steps_sampled_before_learning_starts"),
-    "prioritized_replay_eps": Gone("the new replay buffers have no epsilon; drop it"),
+    "replay_buffer_config": Nested(
+        "replay_buffer", "the episode buffers' names: (MultiAgent)ReplayBuffer → "
+        "EpisodeReplayBuffer, (MultiAgent)PrioritizedReplayBuffer → PrioritizedEpisodeReplayBuffer, "
+        "prioritized_replay_alpha/beta → alpha/beta, min_size_for_sampling → "
+        "num_steps_sampled_before_learning_starts"),
+    "prioritized_replay_eps": Dropped("the new prioritized replay buffers have no epsilon"),
+    "final_prioritized_replay_beta": Dropped("the new buffers keep beta fixed: replay_buffer_config.beta"),
+    "prioritized_replay_beta_annealing_timesteps": Dropped(
+        "the new buffers keep beta fixed: replay_buffer_config.beta"),
     "replay_batch_size": Gone("the replay batch is train_batch_size_per_learner now"),
-    "worker_side_prioritization": Gone("env runners no longer compute priorities"),
+    "worker_side_prioritization": Dropped("env runners no longer compute priorities"),
     "replay_mode": Gone("replay_mode moved into replay_buffer_config (replay_mode: independent)"),
     # --- reporting ------------------------------------------------------------------------
     "metrics_smoothing_episodes": Rename("metrics_num_episodes_for_smoothing"),
@@ -143,13 +194,14 @@ LEGACY: dict[str, Rename | Launcher | Dropped | Gone] = {
     "min_sample_timesteps_per_reporting": Rename("min_sample_timesteps_per_iteration"),
     "min_train_timesteps_per_reporting": Rename("min_train_timesteps_per_iteration"),
     "collect_metrics_timeout": Rename("metrics_episode_collection_timeout_s"),
-    "timesteps_per_iteration": Gone(
-        "split in two: min_sample_timesteps_per_iteration or min_train_timesteps_per_iteration"),
+    "timesteps_per_iteration": Rename(
+        "min_sample_timesteps_per_iteration",
+        note="env steps sampled per iteration at least: a replay algorithm's sampling minimum"),
     # --- evaluation -----------------------------------------------------------------------
     "evaluation_num_workers": Rename("evaluation_num_env_runners"),
     "evaluation_num_episodes": Rename("evaluation_duration", also={"evaluation_duration_unit": "episodes"}),
     "always_attach_evaluation_results": Dropped("evaluation results are always attached now"),
-    "enable_async_evaluation": Gone("use evaluation_parallel_to_training: true"),
+    "enable_async_evaluation": Rename("evaluation_parallel_to_training"),
     "custom_async_evaluation_function": Gone("use custom_evaluation_function"),
     "input_evaluation": Gone("offline evaluation is off_policy_estimation_methods now"),
     # --- gone with the old execution / env APIs -------------------------------------------
@@ -159,15 +211,21 @@ LEGACY: dict[str, Rename | Launcher | Dropped | Gone] = {
     "_enable_learner_api": Dropped("Learners are on by default (the launcher picks the API stack)"),
     "_enable_new_api_stack": Dropped("the launcher picks the API stack from --framework"),
     "auto_wrap_old_gym_envs": Dropped("the launcher wraps old-gym envs itself"),
-    "horizon": Gone("episodes end when the env truncates: register the env with max_episode_steps "
-                    "or wrap it in gymnasium.wrappers.TimeLimit"),
-    "soft_horizon": Gone("episodes end when the env truncates; RLlib no longer cuts them"),
-    "no_done_at_end": Gone("Gymnasium envs report truncated separately from terminated now"),
-    "monitor": Gone(f"the gym Monitor wrapper is gone: {_RECORD}"),
-    "record_env": Gone(f"gone with the gym Monitor: {_RECORD}"),
+    "horizon": Launcher("max_episode_steps", note="a TimeLimit wrapper the launcher adds around the env",
+                        value=_steps),
+    "soft_horizon": Gone("episodes that go on across the horizon have no equivalent: an episode "
+                         "ends where the env or the horizon truncates it", harmless=(False, None)),
+    "no_done_at_end": Dropped("Gymnasium envs report a time limit as truncated, apart from "
+                              "terminated, and RLlib bootstraps truncated episodes itself"),
+    "vtrace_drop_last_ts": Dropped("IMPALA's v-trace no longer drops the last timestep"),
+    "num_data_loader_buffers": Rename("num_multi_gpu_tower_stacks"),
+    "max_sample_requests_in_flight_per_worker": Rename("max_requests_in_flight_per_env_runner"),
+    "monitor": Gone(f"the gym Monitor wrapper is gone: {_RECORD}", harmless=(False, None)),
+    "record_env": Gone(f"gone with the gym Monitor: {_RECORD}", harmless=(False, None)),
     "env_task_fn": Gone("task-settable envs: call set_task from a callback (on_train_result)"),
-    "policy_map_cache": Gone("policies are no longer cached on disk"),
-    "use_state_preprocessor": Gone("preprocessors are env-to-module connectors on the new API stack"),
+    "policy_map_cache": Dropped("policies are no longer cached on disk"),
+    "use_state_preprocessor": Gone("preprocessors are env-to-module connectors on the new API stack",
+                                   harmless=(False, None)),
     # --- Ray / Tune settings that never were RLlib keys ----------------------------------
     "_redis_password": Gone("Ray has no Redis password any more: launcher clusters use Ray token "
                             "authentication (RAY_AUTH_MODE=token), set up by launcher submit"),
@@ -242,6 +300,11 @@ def table_rows() -> list[tuple[str, str]]:
             continue
         rows.append((f"`model.{key}`", _describe(rule, prefix="model_config.")))
     rows.append((", ".join(f"`{key}`" for key in UNCHANGED), "unchanged"))
+    rows.append(("any value written as `{grid_search: [a, b, ...]}`",
+                 "its first value, with a notice (the launcher runs one trial per command)"))
+    rows.append(("`rollout_fragment_length` below `n_step`", "raised to `n_step`, with a notice"))
+    rows.append(("env ids Gymnasium renamed (`Pendulum-v0`, `LunarLander-v2`, MuJoCo `-v2`/`-v3`)",
+                 "the newest version of that env (`Pendulum-v1`, ...), with a notice"))
     rows.append(("`model.<other>` (fcnet_hiddens, fcnet_activation, vf_share_layers, use_lstm, ...)",
                  "`model_config.<same name>` (new API stack; kept as `model` with --framework tf2)"))
     flags = {"iters": "--stop-iters", "timesteps": "--stop-timesteps", "reward": "--stop-reward",
@@ -253,7 +316,12 @@ def table_rows() -> list[tuple[str, str]]:
 
 def _describe(rule, prefix: str = "") -> str:
     if isinstance(rule, Launcher):
-        return f"launcher setting `{rule.field}` (`{rule.flag}`)" + (f": {rule.note}" if rule.note else "")
+        flag = f" (`{rule.flag}`)" if rule.flag else ""
+        stack = "; kept with --framework tf2" if rule.new_stack_only else ""
+        return f"launcher setting `{rule.field}`{flag}" + (f": {rule.note}" if rule.note else "") + stack
+    if isinstance(rule, Nested):
+        old = f" (with --framework tf2: `{rule.old_stack}`)" if rule.old_stack else ""
+        return f"translated key by key: {rule.new}{old}"
     if isinstance(rule, Rename):
         text = f"`{prefix}{rule.new}`"
         if rule.also:
@@ -266,7 +334,8 @@ def _describe(rule, prefix: str = "") -> str:
     if isinstance(rule, Dropped):
         return f"dropped: {rule.why}"
     stack = " (new API stack; kept with --framework tf2)" if rule.new_stack_only else ""
-    return f"**error**{stack}: {rule.why}"
+    off = f" ({', '.join(map(str, rule.harmless))}: dropped)" if rule.harmless else ""
+    return f"**error**{stack}: {rule.why}{off}"
 
 
 def markdown_table() -> str:

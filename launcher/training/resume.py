@@ -12,7 +12,7 @@ from typing import Any
 
 from launcher.contract import RunPaths
 from launcher.errors import UserError
-from launcher.training.checkpoints import checkpoints
+from launcher.training.checkpoints import checkpoints, iteration_of, latest_checkpoint
 from launcher.training.settings import TrainSettings, load_spec
 
 RESUMABLE_KEYS = ("num_cpus", "num_gpus", "num_env_runners", "address", "stop", "checkpoint_every")
@@ -52,3 +52,27 @@ def check_resumable(run_dir: str | Path, *, cluster: bool) -> Path:
     if not checkpoints(paths.root):
         raise UserError(f"no checkpoint in {paths.root} to resume from")
     return paths.root
+
+
+def completed_because(settings: TrainSettings, run_dir: str | Path) -> str | None:
+    """The stop criterion the run had met at its newest checkpoint, or None. A complete
+    run is not trained further: --resume with a higher stop criterion continues it."""
+    import csv
+
+    from launcher.training.loop import stop_reason
+    from launcher.training.runlog import iteration_of as row_iteration
+    from launcher.training.runlog import number
+
+    paths, newest = RunPaths(run_dir), latest_checkpoint(run_dir)
+    if newest is None or not paths.progress.is_file():
+        return None
+    at = iteration_of(newest)
+    with paths.progress.open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if (i := row_iteration(r)) is not None and i <= at]
+    if not rows:
+        return None
+    row = rows[-1]
+    summary = {"training_iteration": row_iteration(row),
+               "num_env_steps_sampled_lifetime": int(number(row.get("num_env_steps_sampled_lifetime")) or 0),
+               "episode_return_mean": number(row.get("episode_return_mean"))}
+    return stop_reason(settings, summary, number(row.get("time_total_s")) or 0.0)

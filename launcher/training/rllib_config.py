@@ -12,7 +12,7 @@ import warnings
 from typing import Any
 
 from launcher.errors import UserError
-from launcher.training import algorithms, envs, presets
+from launcher.training import algorithms, connectors, envs, presets
 from launcher.training.settings import check_keys
 
 
@@ -64,10 +64,13 @@ def build_config(settings, info: envs.EnvInfo, runners: int, actor_options: dict
     config.framework(settings.framework)
     hyper = hyperparameters(settings, info.family)
     hyper.pop("num_env_runners", None)
+    # Algorithm.__init__ sets RLlib's loggers to log_level (WARN by default): its advice
+    # ("You are running SAC on the new API stack!") would print again. A user's log_level wins.
+    config.debugging(log_level="ERROR")
     if placement.get("fault_tolerance"):  # before the user's settings, which may override it
         config.fault_tolerance(**placement["fault_tolerance"])
     apply_hyperparameters(config, hyper, f"the {settings.algo} config")
-    config.environment(env=envs.rllib_env_name(settings.env, settings.code), env_config=settings.env_config)
+    connectors.attach(config, settings, info)  # the env (TimeLimit) and env-to-module connectors
     config.env_runners(num_env_runners=runners, **placement.get("env_runners", {}))
     if placement.get("learners"):
         config.learners(**placement["learners"])
@@ -75,11 +78,6 @@ def build_config(settings, info: envs.EnvInfo, runners: int, actor_options: dict
         config.learners(num_learners=0, num_gpus_per_learner=settings.num_gpus)
     elif settings.num_gpus:
         config.resources(num_gpus=settings.num_gpus)
-    if settings.framework == "torch" and type(info.observation_space).__name__ != "Box":
-        # Discrete / Tuple / Dict observations: one-hot and flatten for the default nets.
-        from ray.rllib.connectors.env_to_module import FlattenObservations
-
-        config.env_runners(env_to_module_connector=lambda *_args, **_kw: FlattenObservations())
     if settings.seed is not None:
         config.debugging(seed=settings.seed)
     if settings.eval_every:

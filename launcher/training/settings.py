@@ -83,6 +83,11 @@ class TrainSettings:
     # The folder put first on sys.path wherever the env is built: `--code DIR`, and for a
     # cluster job the snapshot of the user's code in the run dir (cluster/code_snapshot.py).
     code: str | None = None
+    # Translated from an old config's `horizon` and `observation_filter` (legacy_keys.py),
+    # applied by training/connectors.py: episodes truncated after this many steps
+    # (Gymnasium's TimeLimit), and "MeanStdFilter" (an env-to-module connector).
+    max_episode_steps: int | None = None
+    observation_filter: str | None = None
     framework: str = "torch"
     stop: Stop = field(default_factory=Stop)
     # Resources. None means "size from what the machine or cluster has".
@@ -116,6 +121,10 @@ class TrainSettings:
             raise UserError("env_config must be a mapping of keyword arguments")
         if not isinstance(self.config, dict):
             raise UserError("config must be a mapping of RLlib settings")
+        if self.max_episode_steps is not None and self.max_episode_steps < 1:
+            raise UserError(f"max_episode_steps must be at least 1, got {self.max_episode_steps}")
+        if self.observation_filter not in (None, "MeanStdFilter"):
+            raise UserError(f"unknown observation_filter {self.observation_filter!r}; valid: MeanStdFilter")
         self.stop.validate()
         if self.num_cpus is not None and self.num_cpus < 1:
             raise UserError(f"--num-cpus must be at least 1, got {self.num_cpus}")

@@ -145,13 +145,15 @@ def open_run(settings: TrainSettings, resume, run_dir, validate_keys: bool,
 # --- the run -----------------------------------------------------------------------------
 def train(settings: TrainSettings, resume: str | Path | None = None, reporter=None,
           run_dir: str | Path | None = None, placement: ClusterPlacement | None = None,
-          stops: StopRequests | None = None) -> RunSummary:
+          stops: StopRequests | None = None, own_ray: bool = True) -> RunSummary:
     """Run training to a stop criterion; return what happened. See module docstring.
 
     `resume` continues a run; `run_dir` trains into a prepared cluster-job directory
     (and resumes it when it already holds checkpoints); `placement` puts the actors on
     that job's node roles. Neither: a new run dir. `stops`: the caller's signal hand-off
-    (a cluster node's); by default one is installed for the run.
+    (a cluster node's); by default one is installed for the run. `own_ray=False`: Ray
+    and the signals are the caller's (a sweep's trial, training/trials.py): the run
+    neither installs signal handlers nor shuts Ray down.
     """
     started = time.monotonic()
     import ray
@@ -168,11 +170,12 @@ def train(settings: TrainSettings, resume: str | Path | None = None, reporter=No
     importer = threading.Thread(target=algorithms.config_class, args=(settings.algo,), daemon=True)
     if overlap:
         importer.start()
-    own_stops = stops is None
-    stops = (stops or StopRequests()).install() if own_stops else stops
+    own_stops = stops is None and own_ray
+    stops = (stops or StopRequests()).install() if own_stops else (stops or StopRequests())
     try:
         resources = connect_ray(settings)
-        stops.install()  # again: ray.init takes SIGTERM for itself
+        if own_ray:
+            stops.install()  # again: ray.init takes SIGTERM for itself
         if overlap:
             importer.join()
         return _run(settings, info, run_dir, resume, reporter, started, placement, resources, stops)
@@ -182,7 +185,8 @@ def train(settings: TrainSettings, resume: str | Path | None = None, reporter=No
         raise
     finally:
         stops.phase = CLOSING
-        ray.shutdown()
+        if own_ray:
+            ray.shutdown()
         if own_stops:
             stops.restore()
 

@@ -80,13 +80,14 @@ def _patience():
 
 
 def connect_ray(settings) -> dict[str, float]:
-    """Start embedded Ray sized to this machine, or join a cluster; return its resources."""
+    """Start embedded Ray sized to this machine, or join a cluster; return its resources.
+    A process already connected (a cluster head, a sweep's trial actor) keeps its Ray."""
     import ray
 
+    if ray.is_initialized():  # `launcher node` connected already, or a sweep's trial actor
+        return ray.cluster_resources()
     address = settings.address or os.environ.get("RAY_ADDRESS")
     if address:
-        if ray.is_initialized():  # `launcher node` connected already, to wait for the nodes
-            return ray.cluster_resources()
         check_address(address)
         stderr_filter.install()
         try:

@@ -18,10 +18,12 @@ from launcher.errors import UserError
 @dataclass(frozen=True)
 class ClusterPlacement:
     """Actors placed by node role: env runners on nodes holding the rollout resource,
-    `learners` learner actors (with `learner_gpus` GPUs in all) on the learner node."""
+    `learners` learner actors (with `learner_gpus` GPUs in all) on the learner node, each
+    holding `learner_share` of its slot (concurrent trials of a sweep share the node)."""
 
     learners: int = 0
     learner_gpus: float = 0
+    learner_share: float = 1
 
 
 def usable_cpus() -> int:
@@ -95,13 +97,13 @@ def placement_for(settings, placement: ClusterPlacement,
                             "env_runner_health_probe_timeout_s": 2.0},
     }
     if placement.learners:
-        if placement.learners > learner_slots:
+        if placement.learners * placement.learner_share > learner_slots:
             raise UserError(f"{placement.learners} learners asked for, but the cluster has "
                             f"{learner_slots} learner slot(s)")
         options["learners"] = {
             "num_learners": placement.learners,
             "num_cpus_per_learner": 1,
             "num_gpus_per_learner": placement.learner_gpus / placement.learners,
-            "custom_resources_per_learner": {LEARNER_RESOURCE: 1},
+            "custom_resources_per_learner": {LEARNER_RESOURCE: placement.learner_share},
         }
     return runners, options

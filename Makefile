@@ -99,6 +99,9 @@ test-slurm: venv  ## Slurm: render/quoting tests, then the end-to-end jobs on th
 bench-slurm: venv  ## Slurm: job start -> head + 3 rollout + learner joined, vs the tutorial's fixed sleeps
 	$(BIN)/python bench/slurm_join.py
 
+# --- apptainer (Slurm 24.11 + Apptainer test cluster) ---
+include tests/infra/apptainer/apptainer.mk
+
 # --- sweeps ---
 .PHONY: bench-sweep
 bench-sweep: venv  ## 4 CartPole-v1 seeds: one sweep vs one after another, and the ratio

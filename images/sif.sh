@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build an Apptainer SIF from the local Docker image (`make sif` / `make sif-gpu`):
 #   images/sif.sh cpu|gpu [ARCHIVE.tar]   -> launcher-cpu.sif / launcher-gpu.sif
+# Env: SIF (output path), APPTAINER (the command), SIF_COMPRESSION (mksquashfs -comp: gzip, the
+# default, which every Apptainer and kernel reads; lz4 and zstd build several times faster).
 # apptainer/<variant>.def bootstraps from the local Docker daemon (launcher:<variant>): no
 # registry. Where no Docker daemon is (a cluster's login node), pass the image saved with
 # `docker save launcher:<variant> -o ARCHIVE.tar`: the same definition is used with its
@@ -14,6 +16,8 @@ DEF=apptainer/$VARIANT.def
 OUT=${SIF:-launcher-$VARIANT.sif}
 [ -f "$DEF" ] || { echo "sif: no $DEF (variants: cpu, gpu)" >&2; exit 2; }
 APPTAINER=${APPTAINER:-$(command -v apptainer || command -v singularity || true)}
+BUILD_ARGS=(--force)
+if [ -n "${SIF_COMPRESSION:-}" ]; then BUILD_ARGS+=(--mksquashfs-args "-comp $SIF_COMPRESSION"); fi
 if [ -z "$APPTAINER" ]; then
   cat >&2 <<MSG
 sif: apptainer is not installed on this machine (neither 'apptainer' nor 'singularity' is on PATH).
@@ -30,7 +34,7 @@ if [ -n "$ARCHIVE" ]; then
   sed -e "s|^Bootstrap: docker-daemon\$|Bootstrap: docker-archive|" \
       -e "s|^From: launcher:$VARIANT\$|From: $(realpath "$ARCHIVE")|" "$DEF" > "$tmpdef"
   echo "sif: $APPTAINER build $OUT ($DEF from $ARCHIVE)"
-  "$APPTAINER" build --force "$OUT" "$tmpdef"
+  "$APPTAINER" build "${BUILD_ARGS[@]}" "$OUT" "$tmpdef"
   exit
 fi
 if ! "$DOCKER" image inspect "launcher:$VARIANT" >/dev/null 2>&1; then
@@ -38,4 +42,4 @@ if ! "$DOCKER" image inspect "launcher:$VARIANT" >/dev/null 2>&1; then
   exit 1
 fi
 echo "sif: $APPTAINER build $OUT $DEF"
-exec "$APPTAINER" build --force "$OUT" "$DEF"
+exec "$APPTAINER" build "${BUILD_ARGS[@]}" "$OUT" "$DEF"

@@ -55,7 +55,8 @@ def test_dockerfiles_pass_hadolint(dockerfile):
 
 
 def test_image_scripts_pass_shellcheck():
-    scripts = sorted(str(p) for p in (REPO / "images").glob("*.sh"))
+    scripts = sorted(str(p) for p in [*(REPO / "images").glob("*.sh"),
+                                      *(REPO / "tests" / "infra" / "apptainer").glob("*.sh")])
     result = subprocess.run([tool("shellcheck"), *scripts], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 

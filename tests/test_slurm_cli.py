@@ -33,7 +33,8 @@ case "$name" in
     fi
     ;;
   scancel)
-    sed -i 's/JobState=RUNNING/JobState=CANCELLED/' "$FAKE_SLURM/job-$1"
+    for job; do :; done  # the last argument (after --batch --signal=TERM)
+    sed -i 's/JobState=RUNNING/JobState=CANCELLED/' "$FAKE_SLURM/job-$job"
     ;;
   squeue)
     cat "$FAKE_SLURM/squeue" 2>/dev/null
@@ -201,7 +202,9 @@ def test_status_logs_cancel(slurm, tmp_path, capsys):
     assert stdout == "launcher: job 4242 started\nline two\n"
     code, stdout, err = call_cli(capsys, "cancel", "4242")
     assert code == 0 and "CANCELLED" in stdout, err
-    assert ["scancel", "4242"] in [c[1:] for c in calls(slurm)]
+    # a running job: its job script is asked first (it checkpoints and cancels the job)
+    scancels = [c[1:] for c in calls(slurm) if c[1] == "scancel"]
+    assert scancels == [["scancel", "--batch", "--signal=TERM", "4242"]]
     code, stdout, _ = call_cli(capsys, "cancel", "4242")
     assert "already ended" in stdout
 
@@ -325,3 +328,158 @@ def test_apptainer_run_dir_with_bind_separators_is_refused_before_writing(slurm,
                             "--output", str(out))
     assert_one_line_error(code, err, "the run directory", "Apptainer")
     assert not out.exists() and calls(slurm) == []
+
+
+# --- a login node without torch or Ray: the zipapp, the checks in the image ----------------------
+# Blocks the training stack in a subprocess, as on a login node that has only Python.
+BLOCKER = """import sys
+class _NoStack:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("ray", "torch", "gymnasium", "gym", "numpy"):
+            raise ImportError("not on this login node: " + name)
+sys.meta_path.insert(0, _NoStack())
+"""
+# apptainer stand-in (the real one runs in tests/test_apptainer_e2e.py): `exec [options] IMAGE
+# python ARGS` runs ARGS with this test environment's Python, which has the stack.
+APPTAINER_STAND_IN = r"""#!/bin/bash
+[ "$1" = exec ] || exit 99
+shift
+while [ $# -gt 0 ]; do
+  case "$1" in --cleanenv) shift ;; --bind|--env) shift 2 ;; *) break ;; esac
+done
+echo "image=$1 $*" >> "$STAND_IN_LOG"
+shift
+[ "$1" = python ] && shift
+PYTHONPATH="$REPO" exec "$TEST_PYTHON" "$@"
+"""
+
+
+@pytest.fixture(scope="module")
+def zipapp(tmp_path_factory):
+    from launcher.cluster.slurm import loginpkg
+
+    return loginpkg.build(tmp_path_factory.mktemp("login"))
+
+
+@pytest.fixture
+def login_node(tmp_path, slurm, monkeypatch):
+    """Environment of a login node without the training stack, with an apptainer stand-in."""
+    import sys
+
+    from tests.conftest import REPO
+
+    blocker = tmp_path / "no-stack"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(BLOCKER)
+    bindir = tmp_path / "apptainer-bin"
+    bindir.mkdir()
+    (bindir / "apptainer").write_text(APPTAINER_STAND_IN)
+    (bindir / "apptainer").chmod(0o755)
+    image = tmp_path / "launcher-cpu.sif"
+    image.write_text("")
+    env = {**os.environ, "PYTHONPATH": str(blocker), "STAND_IN_LOG": str(tmp_path / "stand-in.log"),
+           "TEST_PYTHON": sys.executable, "REPO": str(REPO)}
+    env.pop("LAUNCHER_SITE", None)
+    return {"env": env, "image": image, "apptainer_bin": bindir, "log": tmp_path / "stand-in.log"}
+
+
+def run_zipapp(zipapp, env, *args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, str(zipapp), *args], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def test_login_zipapp_holds_no_compiled_code_and_no_training_stack(zipapp):
+    import subprocess
+    import zipfile
+
+    from tests.test_slurm_render import shellcheck
+
+    names = zipfile.ZipFile(zipapp).namelist()
+    assert "__main__.py" in names and "launcher/templates/slurm-job.sh.j2" in names
+    assert not [n for n in names if n.endswith((".so", ".pyd"))]
+    assert not {n.split("/")[0] for n in names} & {"ray", "torch", "gymnasium", "numpy", "pydantic_core"}
+    install = zipapp.with_name("install-login.sh")
+    assert "--no-deps" in install.read_text() and "pydantic-core==" in install.read_text()
+    checked = subprocess.run([shellcheck(), str(install)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout
+
+
+@pytest.mark.slow  # RLlib validates the settings in a subprocess: seconds
+def test_login_zipapp_renders_through_the_image_without_the_stack(zipapp, login_node, tmp_path):
+    env = {**login_node["env"], "PATH": f"{login_node['apptainer_bin']}:{os.environ['PATH']}"}
+    args = ("render", "--runtime", "apptainer", "--image", str(login_node["image"]), "--nodes", "2",
+            "--gpus", "1", "--output", str(tmp_path / "runs"))
+    proc = run_zipapp(zipapp, env, *args)
+    assert proc.returncode == 0, proc.stderr
+    assert f"export LAUNCHER_IMAGE_HEAD={login_node['image']}" in proc.stdout
+    assert "-m launcher.cluster.slurm.inimage" in login_node["log"].read_text()
+    wrong = run_zipapp(zipapp, env, *args, "--env", "CartPol-v1")
+    assert_one_line_error(wrong.returncode, wrong.stderr, "did you mean 'CartPole-v1'")
+
+
+@pytest.mark.slow
+def test_login_zipapp_submits_through_the_image(zipapp, login_node, tmp_path, slurm):
+    env = {**login_node["env"], "PATH": f"{login_node['apptainer_bin']}:{env_path(slurm)}"}
+    proc = run_zipapp(zipapp, env, "submit", "--runtime", "apptainer", "--image", str(login_node["image"]),
+                      *TINY, "--output", str(tmp_path / "runs"), "--name", "z1")
+    assert proc.returncode == 0, proc.stderr
+    run_dir = tmp_path / "runs" / "z1"
+    assert (run_dir / "spec.yaml").is_file() and (run_dir / ".cluster" / "token").is_file()
+    assert (run_dir / "job.sh").is_file() and "submitted Slurm job 4242" in proc.stdout
+
+
+def env_path(slurm) -> str:
+    return f"{slurm / 'bin'}:{os.environ['PATH']}"
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("--runtime", "none"), "--runtime none runs the nodes in this environment"),
+    (("--runtime", "apptainer", "--image", "/nonexistent.sif"), "apptainer is not on PATH"),
+])
+def test_login_node_without_stack_or_apptainer_is_a_missing_tool(zipapp, login_node, args, fragment):
+    proc = run_zipapp(zipapp, login_node["env"], "render", *args)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 4 and len(lines) == 1 and fragment in lines[0], proc.stderr
+
+
+LABELS = {"cpu": {"launcher.torch": "cpu", "launcher.variant": "cpu"},
+          "gpu": {"launcher.torch": "cuda", "launcher.variant": "gpu"}}
+
+
+def inspect_answer(labels):
+    import json
+    import subprocess
+
+    def runner(argv, **_):
+        assert argv[1:4] == ["inspect", "--json", "--labels"]
+        out = json.dumps({"data": {"attributes": {"labels": labels}}, "type": "container"})
+        return subprocess.CompletedProcess(argv, 0, out, "")
+    return runner
+
+
+@pytest.mark.parametrize("flags, labels, refused", [
+    ({"gpus": 1}, LABELS["cpu"], True),
+    ({"gpus": 1, "learner_on_cpu": True}, LABELS["cpu"], False),
+    ({"gpus": 1}, LABELS["gpu"], False),
+    ({"gpus": 0}, LABELS["cpu"], False),
+    ({"gpus": 1}, {}, False),  # labels that say nothing: not refused
+])
+def test_a_cpu_torch_image_on_a_gpu_learner_is_refused_from_its_labels(tmp_path, monkeypatch, flags,
+                                                                     labels, refused):
+    """The labels as `apptainer inspect --json --labels` prints them (recorded answer)."""
+    from launcher.cluster.slurm import SiteProfile, images, job_options
+    from launcher.errors import UserError
+
+    sif = tmp_path / "cpu.sif"
+    sif.write_text("")
+    monkeypatch.setattr(images, "apptainer_command", lambda: "apptainer")
+    options = job_options(SiteProfile(), {"nodes": 1, "runtime": "apptainer", "image": str(sif), **flags})
+    if refused:
+        with pytest.raises(UserError) as err:
+            images.check_image_labels(options, runner=inspect_answer(labels))
+        assert "launcher.torch=cpu" in str(err.value) and "--learner-image" in str(err.value)
+    else:
+        images.check_image_labels(options, runner=inspect_answer(labels))

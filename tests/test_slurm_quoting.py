@@ -141,7 +141,8 @@ def test_hostile_values_arrive_verbatim_and_run_nothing(run_name, image, bind, m
                 assert args[args.index("node") - 2:args.index("node")] == [image, "launcher"]
                 pairs = list(zip(args, args[1:], strict=False))
                 assert ("--bind", bind) in pairs
-                assert f"{scratch}/launcher-42:/tmp" in args
+                role = args[args.index("--role") + 1]
+                assert f"{scratch}/launcher-42/{role}:/tmp" in args
 
 
 @settings(max_examples=200, deadline=None)

@@ -28,6 +28,7 @@ RUN_DIR = "/shared/runs/PPO_CartPole-v1"
 
 SITE = {
     "runtime": "apptainer", "image": "/projects/rl/images/launcher-cpu.sif",
+    "learner_image": "/projects/rl/images/launcher-gpu.sif",
     "account": "rl-lab", "partition": "standard", "qos": "normal",
     "learner": {"partition": "gpu", "qos": "gpu-normal"},
     "cpus_per_node": 36, "time": "04:00:00", "modules": ["apptainer/1.3.4"],
@@ -129,9 +130,50 @@ def test_cpu_only_is_one_plain_job():
 
 def test_apptainer_runtime():
     text = render(CASES["apptainer"](), "/shared/my runs/a")
-    assert "export LAUNCHER_IMAGE='/images/launcher cpu.sif'" in text
+    for role in ("HEAD", "ROLLOUT", "LEARNER"):
+        assert f"export LAUNCHER_IMAGE_{role}='/images/launcher cpu.sif'" in text
     assert "apptainer exec --cleanenv" in text and "nv=(--nv)" in text
     assert "APPTAINERENV_${name}" in text
+
+
+def test_each_role_runs_its_own_image():
+    """The GPU learner runs the CUDA image, the head and rollout nodes the CPU one."""
+    text = render(CASES["site_profile"](), RUN_DIR)
+    assert "export LAUNCHER_IMAGE_HEAD=/projects/rl/images/launcher-cpu.sif\n" in text
+    assert "export LAUNCHER_IMAGE_ROLLOUT=/projects/rl/images/launcher-cpu.sif\n" in text
+    assert "export LAUNCHER_IMAGE_LEARNER=/projects/rl/images/launcher-gpu.sif\n" in text
+    flags = job_options(SiteProfile(), {"nodes": 2, "gpus": 1, "runtime": "apptainer",
+                                        "image": "/i/cpu.sif", "rollout_image": "/i/small.sif"})
+    text = render(flags, RUN_DIR)
+    assert "export LAUNCHER_IMAGE_ROLLOUT=/i/small.sif\n" in text
+    assert "export LAUNCHER_IMAGE_LEARNER=/i/cpu.sif\n" in text
+
+
+def test_plain_job_exports_only_the_images_of_its_roles():
+    one = render(job_options(SiteProfile(), {"nodes": 1, "runtime": "apptainer", "image": "/i/a.sif"}),
+                 RUN_DIR)
+    assert "LAUNCHER_IMAGE_HEAD=/i/a.sif" in one
+    assert "export LAUNCHER_IMAGE_ROLLOUT" not in one and "export LAUNCHER_IMAGE_LEARNER" not in one
+
+
+def test_a_learner_on_cpus_gets_no_nv():
+    """--nv only where the learner trains on its GPUs (a fake GRES GPU has no driver)."""
+    on_cpu = job_options(SiteProfile(), {"nodes": 2, "gpus": 1, "runtime": "apptainer",
+                                         "image": "/i/a.sif", "learner_on_cpu": True})
+    assert "nv=(--nv)" not in render(on_cpu, RUN_DIR)
+    assert "nv=(--nv)" in render(CASES["apptainer"](), RUN_DIR)
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    ({"runtime": "none", "learner_image": "/i/gpu.sif"}, "--learner-image is for --runtime apptainer"),
+    ({"runtime": "apptainer", "learner_image": "/i/gpu.sif"}, "needs --image"),
+    ({"runtime": "apptainer", "head_image": "/i/a.sif", "rollout_image": "/i/a.sif"}, "(or --learner-image)"),
+    ({"runtime": "apptainer", "image": "/i/a.sif", "rollout_image": "two\nlines"}, "--rollout-image"),
+])
+def test_role_images_are_checked(flags, fragment):
+    with pytest.raises(UserError) as err:
+        job_options(SiteProfile(), {"nodes": 2, "gpus": 1, **flags})
+    assert fragment in str(err.value)
 
 
 def test_site_env_reaches_the_apptainer_container():

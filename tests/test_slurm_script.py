@@ -1,6 +1,7 @@
 """The job script's control flow, run for real under bash with stub srun / launcher /
-apptainer / scontrol: the time-limit warning is forwarded and leads to a requeue,
-scancel's TERM checkpoints but does not requeue, a failing rollout step stops the head
+apptainer / scontrol / scancel: the time-limit warning is forwarded to the head's step
+alone and leads to a requeue, a TERM to the script checkpoints, does not requeue and
+cancels the job, a failing rollout step stops the head
 at once, the one-node default shape (no worker step) ends cleanly, and the site
 profile's variables reach the node inside an Apptainer container. (The same flows run
 on the Slurm container cluster in test_slurm_e2e.py; these take seconds.)
@@ -90,7 +91,7 @@ def start(tmp_path: Path, bash: str, gpus: int, nodes: int = 2, site: dict | Non
     stubs = tmp_path / "bin"
     stubs.mkdir()
     for name, text in (("srun", SRUN), ("launcher", LAUNCHER), ("scontrol", SCONTROL),
-                       ("apptainer", APPTAINER)):
+                       ("scancel", SCONTROL.replace("scontrol", "scancel")), ("apptainer", APPTAINER)):
         (stubs / name).write_text(text)
         (stubs / name).chmod(0o755)
     (stubs / "bash").symlink_to(bash)
@@ -137,6 +138,20 @@ def test_time_limit_warning_is_forwarded_and_the_job_requeues(tmp_path, bash):
     assert "head USR1" in ev
     assert "scontrol requeue 7" in ev, (ev, out)
     assert "requeueing job 7" in out
+    assert "scancel 7" not in ev
+
+
+def test_the_warning_reaches_the_head_step_alone_not_through_srun(tmp_path, bash):
+    """USR1 goes to the head's step process (its pid file in the node's scratch dir): srun
+    would signal every process of the step, Apptainer's squashfuse included."""
+    proc = start(tmp_path, bash, gpus=1, head="serve", rollout="ok", learner="ok")
+    wait_started(tmp_path, 3)
+    pid_file = tmp_path / "tmp" / "launcher-7" / "head-step.pid"
+    assert pid_file.read_text().strip().isdigit()
+    os.kill(proc.pid, signal.SIGUSR1)
+    code, out = finish(proc)
+    assert code == 0 and "head USR1" in events(tmp_path), out
+    assert not (tmp_path / "tmp" / "launcher-7").exists()  # removed at the end
 
 
 def test_scancel_term_checkpoints_but_does_not_requeue(tmp_path, bash):
@@ -148,6 +163,8 @@ def test_scancel_term_checkpoints_but_does_not_requeue(tmp_path, bash):
     assert code == 75 and "head TERM" in ev, (code, out, ev)
     assert not any(e.startswith("scontrol requeue") for e in ev), ev
     assert "launcher submit --resume" in out
+    # `launcher cancel` signals the script alone: once the nodes are done it cancels the job
+    assert "scancel 7" in ev and "stopped on request" in out, (ev, out)
 
 
 def test_a_failing_rollout_step_stops_the_head_at_once(tmp_path, bash):

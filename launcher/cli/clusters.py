@@ -163,7 +163,17 @@ def job_command(
         "--learner-qos", help="QoS of the learner node.",
         rich_help_panel=opt.SLURM_PER_COMPONENT)] = None,
     image: Annotated[str | None, typer.Option(
-        "--image", help="Container image (.sif) for --runtime apptainer.",
+        "--image", help="Container image (.sif) of every node for --runtime apptainer.",
+        rich_help_panel=opt.RUNTIME)] = None,
+    head_image: Annotated[str | None, typer.Option(
+        "--head-image", help="Image of the head (default: --image).",
+        rich_help_panel=opt.RUNTIME)] = None,
+    rollout_image: Annotated[str | None, typer.Option(
+        "--rollout-image", help="Image of the rollout nodes (default: --image).",
+        rich_help_panel=opt.RUNTIME)] = None,
+    learner_image: Annotated[str | None, typer.Option(
+        "--learner-image", help="Image of the learner node, e.g. the CUDA one (default: --image); "
+                                "a CPU-only torch image with --gpus is refused.",
         rich_help_panel=opt.RUNTIME)] = None,
     runtime: Annotated[str | None, typer.Option(
         "--runtime", help="apptainer, or none: `launcher` from the host environment.",
@@ -191,7 +201,8 @@ def job_command(
         "rollout_partition": rollout_partition, "rollout_account": rollout_account,
         "rollout_qos": rollout_qos, "learner_partition": learner_partition,
         "learner_account": learner_account, "learner_qos": learner_qos,
-        "image": image, "runtime": runtime, "job_name": job_name,
+        "image": image, "head_image": head_image, "rollout_image": rollout_image,
+        "learner_image": learner_image, "runtime": runtime, "job_name": job_name,
         "checkpoint_before": checkpoint_before, "learner_on_cpu": learner_on_cpu,
     }
     job = slurm_jobs.plan(training, flags, site, resume=resume, write=not rendering)

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher.errors import UserError
-from launcher.training import env_ids, legacy, value_checks
+from launcher.training import legacy, value_checks
 from launcher.training.settings import TrainSettings, check_keys, closest, read_yaml
 
 LAUNCHER_FIELDS = tuple(f.name for f in dataclasses.fields(TrainSettings))
@@ -126,6 +126,10 @@ def _renamed_env(result: dict, notices: list[str]) -> None:
     else stays as written: the env probe reports an id that does not resolve."""
     env = result.get("env")
     if not isinstance(env, str) or ":" in env:
+        return
+    try:
+        from launcher.training import env_ids  # imports gymnasium
+    except ImportError:  # a login node without the training stack: the image checks the id
         return
     try:
         resolved = env_ids.resolve(env)

@@ -6,6 +6,9 @@ with sbatch, and looked after (status, logs, cancel).
     render.py    the job template (launcher/templates/slurm-job.sh.j2) and the sbatch command
     commands.py  the one wrapper around sbatch / squeue / scontrol / sacct / scancel
     submit.py    `launcher submit` / `render`: plan a job (run dir, script, options)
+    images.py    each role's image: it exists, and no CPU-only torch on a GPU learner (labels)
+    inimage.py   the checks that need torch and Ray, run in the job's image (login nodes)
+    loginpkg.py  the launcher as one zipapp for a login node without torch or Ray
     jobs.py      `launcher status` / `logs` / `cancel`
 
 May import: launcher.cluster.jobdir, launcher.results, launcher.training,

@@ -17,6 +17,7 @@ from launcher.contract import RunPaths, job_log_name
 from launcher.errors import UserError
 
 JOB_ID = re.compile(r"[0-9]+(\+[0-9]+)?")
+GRACE_S = 90  # `launcher cancel`: seconds for a running job to stop by itself
 
 
 def resolve_job(job: str) -> tuple[str, Path | None]:
@@ -144,13 +145,26 @@ def log_chunks(job: str, follow: bool = False, slurm: Slurm | None = None, poll_
         time.sleep(poll_s)
 
 
-def cancel(job: str, slurm: Slurm | None = None, timeout_s: float = 120) -> tuple[str, str]:
-    """scancel, then wait until Slurm has ended the job (its nodes stop Ray on SIGTERM)."""
+def cancel(job: str, slurm: Slurm | None = None, timeout_s: float = 120,
+           grace_s: float = GRACE_S) -> tuple[str, str]:
+    """Stop a job and wait until Slurm has ended it.
+
+    A running job is asked first: SIGTERM to its job script alone (`scancel --batch`),
+    which has the head checkpoint, lets the other nodes leave and clean up, and cancels
+    the job itself. A plain scancel signals every process of every step at once,
+    Apptainer's squashfuse included, whose image mount then vanishes under the trainer.
+    Only when the job has not ended after `grace_s` (or is not running yet) comes scancel.
+    """
     slurm = slurm or Slurm()
     job_id, _ = resolve_job(job)
     info = slurm.record(job_id)
     if info.get("JobState") not in ACTIVE_STATES:
         return job_id, f"already ended ({info.get('JobState')})"
+    if info.get("JobState") == "RUNNING":
+        slurm.run("scancel", "--batch", "--signal=TERM", job_id, check=False)
+        final = slurm.wait_gone(job_id, timeout_s=grace_s)
+        if final not in ACTIVE_STATES:
+            return job_id, final
     slurm.cancel(job_id)
     final = slurm.wait_gone(job_id, timeout_s=timeout_s)
     if final in ACTIVE_STATES:

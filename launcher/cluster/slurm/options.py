@@ -35,7 +35,8 @@ DEFAULT_TIME = "01:00:00"
 DEFAULT_JOB_NAME = "launcher"
 # Fields a `launcher submit` flag sets (`cpus_per_node` is `--cpus-per-node`).
 FLAG_FIELDS = ("nodes", "gpus", "cpus_per_node", "time", "job_name", "runtime", "image",
-               "checkpoint_before", "learner_on_cpu")
+               "head_image", "rollout_image", "learner_image", "checkpoint_before", "learner_on_cpu")
+ROLE_IMAGES = {role: f"{role}_image" for role in ROLES}
 
 
 @dataclass
@@ -48,7 +49,10 @@ class JobOptions:
     time: str = DEFAULT_TIME
     job_name: str = DEFAULT_JOB_NAME
     runtime: str = "none"
-    image: str | None = None
+    image: str | None = None  # every role's, unless the role has its own below
+    head_image: str | None = None
+    rollout_image: str | None = None
+    learner_image: str | None = None
     head: Placement = field(default_factory=Placement)
     rollout: Placement = field(default_factory=Placement)
     learner: Placement = field(default_factory=Placement)
@@ -72,6 +76,21 @@ class JobOptions:
         return self.runtime == "apptainer"
 
     @property
+    def roles(self) -> tuple[str, ...]:
+        """The roles this job has nodes for."""
+        if self.hetjob:
+            return (HEAD, ROLLOUT, LEARNER)
+        return (HEAD, ROLLOUT) if self.nodes > 1 else (HEAD,)
+
+    def image_for(self, role: str) -> str | None:
+        return getattr(self, ROLE_IMAGES[role]) or self.image
+
+    @property
+    def learner_nv(self) -> bool:
+        """Apptainer's --nv on the learner: it trains on its GPUs."""
+        return self.hetjob and not self.learner_on_cpu
+
+    @property
     def signal_s(self) -> int:
         if self.checkpoint_before is not None:
             return self.checkpoint_before
@@ -88,7 +107,7 @@ class JobOptions:
         check_whole(self.gpus, label("gpus"), 0)
         check_whole(self.nodes, label("nodes"), 0 if self.hetjob else 1)
         self.job_name = check_slurm_name(self.job_name, label("job_name"))
-        optional = ("image", "cpus_per_node", "activate", "scratch")
+        optional = ("image", *ROLE_IMAGES.values(), "cpus_per_node", "activate", "scratch")
         check_shared(self, label, optional)
         if time_to_seconds(self.time) < 60:
             raise UserError(f"{label('time')} {self.time} is under a minute: too short to start Ray")
@@ -102,13 +121,18 @@ class JobOptions:
                                 f"limit ({limit} s), got {seconds}")
         if self.apptainer:
             self.check_apptainer(label)
+        else:
+            for name in ROLE_IMAGES.values():
+                if getattr(self, name) is not None:
+                    raise UserError(f"{label(name)} is for --runtime apptainer (runtime is {self.runtime})")
         return self
 
     def check_apptainer(self, label) -> None:
-        """An image, and binds Apptainer reads as one path each."""
-        if not self.image:
-            raise UserError("--runtime apptainer needs --image (a .sif file) or `image:` "
-                            "in the site profile")
+        """An image for every role, and binds Apptainer reads as one path each."""
+        for role in self.roles:
+            if not self.image_for(role):
+                raise UserError(f"--runtime apptainer needs --image (a .sif file) or `image:` in the "
+                                f"site profile{'' if role == HEAD else f' (or {label(ROLE_IMAGES[role])})'}")
         for bind in self.binds:
             if "," in bind:
                 raise UserError(f"{label('binds')} entry {bind!r} holds ',': give one bind per "

@@ -32,26 +32,40 @@ def template_path() -> Path:
     return Path(__file__).resolve().parents[2] / "templates" / TEMPLATE
 
 
+def template_text() -> str:
+    """The template's text; the package's copy through importlib.resources, which also
+    reads it from a zipapp (loginpkg.py), where it is no file on disk."""
+    if os.environ.get("LAUNCHER_SLURM_TEMPLATE"):
+        template = template_path()
+        if not template.is_file():
+            raise UserError(f"the Slurm job template {template} is missing "
+                            "(LAUNCHER_SLURM_TEMPLATE points nowhere)")
+        return template.read_text()
+    from importlib.resources import files
+
+    try:
+        return (files("launcher") / "templates" / TEMPLATE).read_text()
+    except OSError:
+        raise UserError(f"the Slurm job template {TEMPLATE} is missing from the launcher "
+                        "package: a broken installation") from None
+
+
 def render(options: JobOptions, run_dir: str | Path) -> str:
     """The job script for these options and run directory."""
     import jinja2
 
     options.validate()
     run_dir = check_run_dir_text(options, run_dir)
-    template = template_path()
-    if not template.is_file():
-        raise UserError(f"the Slurm job template {template} is missing (a broken installation, "
-                        "or LAUNCHER_SLURM_TEMPLATE pointing nowhere)")
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template.parent)),
-        undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
-    )
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
+                             keep_trailing_newline=True)
     env.filters["q"] = lambda value: shlex.quote(str(value))
-    return env.get_template(template.name).render(
+    return env.from_string(template_text()).render(
         version=__version__, comment=COMMENT,
         job_name=options.job_name, time=options.time, signal_s=options.signal_s,
         components=options.components(), hetjob=options.hetjob,
-        run_dir=run_dir, runtime=options.runtime, image=options.image,
+        run_dir=run_dir, runtime=options.runtime,
+        images={role: options.image_for(role) for role in options.roles} if options.apptainer else {},
+        learner_nv=options.learner_nv,
         scratch=options.scratch, modules=options.modules, activate=options.activate,
         unset=options.unset, env=options.env, binds=options.binds,
         exit_interrupted=EXIT_INTERRUPTED,

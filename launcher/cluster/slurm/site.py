@@ -3,13 +3,15 @@
 A site profile is one YAML file with what every job on one cluster needs and a user
 should not retype: partitions / account / QoS (per component: the learner usually needs
 a GPU partition), modules to load, an environment to activate, environment variables,
-container binds, the image and the container runtime. Flags on `launcher submit`
+container binds, the images (one for every node, or one per role) and the container
+runtime. Flags on `launcher submit`
 override the profile; the profile overrides the built-in defaults.
 
 Example (see examples/site-example.yaml):
 
     runtime: apptainer
-    image: /projects/rl/launcher.sif
+    image: /projects/rl/launcher-cpu.sif
+    learner_image: /projects/rl/launcher-gpu.sif   # CUDA torch on the GPU node
     account: rl-lab
     partition: standard          # default for every component
     learner: {partition: gpu, qos: high}
@@ -183,6 +185,9 @@ def check_env(value: Any, what: str) -> dict[str, str]:
 SHARED_CHECKS = {
     "runtime": check_runtime,
     "image": check_path_text,
+    "head_image": check_path_text,
+    "rollout_image": check_path_text,
+    "learner_image": check_path_text,
     "cpus_per_node": lambda value, what: check_whole(value, what, 1),
     "time": check_time,
     "activate": check_path_text,
@@ -242,7 +247,10 @@ class SiteProfile:
     """A cluster's defaults. Every field is optional."""
 
     runtime: str | None = None
-    image: str | None = None
+    image: str | None = None  # every node's image, unless its role has its own:
+    head_image: str | None = None
+    rollout_image: str | None = None
+    learner_image: str | None = None  # e.g. the CUDA image on the GPU node
     # Defaults for every component; `head` / `rollout` / `learner` override them.
     partition: str | None = None
     account: str | None = None

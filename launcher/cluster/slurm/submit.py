@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from launcher.cluster.slurm import inimage
 from launcher.cluster.slurm.commands import recorded_job_ids, require_sbatch
+from launcher.cluster.slurm.images import check_image_labels, check_sif_paths
 from launcher.cluster.slurm.jobs import active_job
 from launcher.cluster.slurm.options import (
     DEFAULT_JOB_NAME,
@@ -45,15 +47,6 @@ class PlannedJob:
 def default_job_name(run_dir: Path) -> str:
     name = re.sub(r"[^A-Za-z0-9._+-]+", "_", run_dir.name).lstrip("._+-")[:128]
     return name or DEFAULT_JOB_NAME
-
-
-def check_sif_path(options: JobOptions, write: bool) -> None:
-    """An apptainer image given as a local path must exist (where we submit from);
-    a URI (docker://, library://) is Apptainer's to fetch."""
-    if options.apptainer and write and "://" not in options.image \
-            and not Path(options.image).expanduser().exists():
-        raise UserError(f"--image {options.image}: no such file on this machine (build it with "
-                        "apptainer/launcher.def, or give a path the nodes can read)")
 
 
 def plan(data: dict[str, Any], flags: dict[str, Any], site_path: str | Path | None, *,
@@ -94,9 +87,8 @@ def plan(data: dict[str, Any], flags: dict[str, Any], site_path: str | Path | No
 
 def plan_new(data: dict[str, Any], flags: dict[str, Any], site_path: str | Path | None,
              write: bool) -> tuple[Path, JobOptions]:
-    """A new job's options and run dir (prepared when `write`)."""
-    from launcher.cluster import jobdir
-    from launcher.training.rundir import run_dir_name
+    """A new job's options and run dir (prepared when `write`): the checks that need the
+    training stack run here or in the job's image (inimage.py)."""
     from launcher.training.settings import TrainSettings
 
     site = load_site(site_path)
@@ -105,48 +97,78 @@ def plan_new(data: dict[str, Any], flags: dict[str, Any], site_path: str | Path 
         **flags, "nodes": 1 if flags.get("nodes") is None else flags["nodes"],
         "gpus": 0 if flags.get("gpus") is None else flags["gpus"],
         "job_name": job_name or DEFAULT_JOB_NAME})
-    check_sif_path(options, write)
+    check_sif_paths(options, write)
     settings = TrainSettings.from_dict(data, where="the training options")
     if options.hetjob and options.nodes == 0 and options.cpus_per_node == 1:
         raise UserError("with --nodes 0 the head runs the env runners: give it 2 or more CPUs")
-    run_dir = Path(settings.output).expanduser().resolve() / run_dir_name(settings)
-    render(options, run_dir)  # the script's own checks (the run dir's path), before any write
-    if write:
-        run_dir = jobdir.prepare_job(settings, **options.shape(),
-                                     cpus_per_node=options.cpus_per_node, job_name=job_name).path
+    output = Path(settings.output).expanduser().resolve()
+    render(options, output / DEFAULT_JOB_NAME)  # the script's own checks (the path), before any write
+    check_image_labels(options)
+    if inimage.runs_in_image(options):
+        request = inimage.request_for("prepare" if write else "check", settings, options.shape(),
+                                      cpus_per_node=options.cpus_per_node, job_name=job_name,
+                                      hetjob=options.hetjob)
+        run_dir = Path(inimage.run_in_image(options, request)["run_dir"])
     else:
-        jobdir.place_settings(settings, options.hetjob, options.shape()["learner_gpus"])
+        run_dir = prepare_here(settings, options, job_name, write)
     if job_name is None:
         options.job_name = default_job_name(run_dir)
     return run_dir, options
+
+
+def prepare_here(settings, options: JobOptions, job_name: str | None, write: bool) -> Path:
+    """The run dir prepared (or, not `write`, only checked) with this machine's stack."""
+    from launcher.cluster import jobdir
+    from launcher.training.rundir import run_dir_name
+
+    if write:
+        return jobdir.prepare_job(settings, **options.shape(), cpus_per_node=options.cpus_per_node,
+                                  job_name=job_name).path
+    jobdir.place_settings(settings, options.hetjob, options.shape()["learner_gpus"])
+    return Path(settings.output).expanduser().resolve() / run_dir_name(settings)
 
 
 def plan_resume(resume: str | Path, data: dict[str, Any], flags: dict[str, Any],
                 site_path: str | Path | None, write: bool) -> tuple[Path, JobOptions, Any]:
     """A submitted run dir's options, flags applied, and its spec when `data` changes
     it (None otherwise): refused while its job runs, or when it would start over."""
-    from launcher.cluster import jobdir
     from launcher.training.checkpoints import checkpoints
     from launcher.training.resume import resumed_settings
 
-    job = jobdir.load_job(resume)
-    saved = load_options(job.path)
+    run_dir = loaded_run_dir(resume, flags)
+    saved = load_options(run_dir)
     for flag, name in (("--nodes", "nodes"), ("--gpus", "gpus")):
         if flags.get(name) is not None and flags[name] != getattr(saved, name):
-            raise UserError(f"{flag} {flags[name]}: {job.path} was submitted with {flag} "
+            raise UserError(f"{flag} {flags[name]}: {run_dir} was submitted with {flag} "
                             f"{getattr(saved, name)}; a resumed job keeps its shape")
     if site_path is not None:
         raise UserError("--site with --resume: the job keeps the options it was submitted "
-                        f"with ({RunPaths(job.path).slurm_options}); change them with flags")
+                        f"with ({RunPaths(run_dir).slurm_options}); change them with flags")
     options = job_options_over(saved, flags)
-    check_sif_path(options, write)
-    if recorded_job_ids(job.path) and not checkpoints(job.path):
-        raise UserError(f"{job.path} holds no checkpoint yet: it would start over. "
+    check_sif_paths(options, write)
+    check_image_labels(options)
+    if recorded_job_ids(run_dir) and not checkpoints(run_dir):
+        raise UserError(f"{run_dir} holds no checkpoint yet: it would start over. "
                         "Submit a new job instead (or wait for its first checkpoint)")
-    active = active_job(job.path)
+    active = active_job(run_dir)
     if active:
-        raise UserError(f"job {active} of {job.path} is still queued or running; "
+        raise UserError(f"job {active} of {run_dir} is still queued or running; "
                         f"cancel it first (launcher cancel {active})")
     changes = data.get("stop") or any(key in data for key in RESUME_SPEC_KEYS[1:])
-    spec = resumed_settings(job.path, data) if changes else None
-    return job.path, options, spec
+    spec = resumed_settings(run_dir, data) if changes else None
+    return run_dir, options, spec
+
+
+def loaded_run_dir(resume: str | Path, flags: dict[str, Any]) -> Path:
+    """A submitted run dir, read back and trusted (jobdir.load_job): here, or in its image
+    where this machine lacks the training stack."""
+    if not inimage.stack_here():
+        saved = load_options(Path(resume).expanduser())
+        options = job_options_over(saved, flags)
+        if inimage.runs_in_image(options):
+            request = {"action": "load", "run_dir": str(Path(resume).expanduser().resolve()),
+                       "settings": None}
+            return Path(inimage.run_in_image(options, request)["run_dir"])
+    from launcher.cluster import jobdir
+
+    return jobdir.load_job(resume).path

@@ -33,6 +33,8 @@ node_step() {
   local cpus=${SLURM_CPUS_PER_TASK:-${SLURM_CPUS_ON_NODE:-1}}
   local scratch="${LAUNCHER_SCRATCH}/launcher-${SLURM_JOB_ID}"
   (umask 077 && mkdir -p "$scratch")
+  # The head's step, on the batch script's node: where the script sends Slurm's warning.
+  if [ "$role" = head ]; then echo "$$" > "${scratch}/head-step.pid"; fi
   if [ "$LAUNCHER_RUNTIME" = apptainer ]; then
     # --cleanenv keeps the host's environment out of the container; Slurm's, the GPU
     # and the site profile's variables go in explicitly (APPTAINERENV_X becomes X inside).
@@ -44,12 +46,33 @@ node_step() {
       esac
     done
     export APPTAINERENV_TMPDIR=/tmp
-    local nv=()
-    if [ "$role" = learner ]; then nv=(--nv); fi
-    exec apptainer exec --cleanenv ${nv[@]+"${nv[@]}"} \
-      --bind "${LAUNCHER_RUN_DIR}" --bind "${scratch}:/tmp" \
-      "$LAUNCHER_IMAGE" \
-      launcher node --run-dir "$LAUNCHER_RUN_DIR" --role "$role" --num-cpus "$cpus" "$@"
+    local image nv=()
+    case "$role" in
+      learner) image=$LAUNCHER_IMAGE_LEARNER ;;
+      rollout) image=$LAUNCHER_IMAGE_ROLLOUT ;;
+      *)       image=$LAUNCHER_IMAGE_HEAD ;;
+    esac
+    # The container's /tmp: a dir of this role's own in the job's scratch dir, removed
+    # when the container ends (Ray's files, even after a crash; the mount points).
+    local box="${scratch}/${role}"
+    (umask 077 && mkdir -p "$box")
+    apptainer exec --cleanenv ${nv[@]+"${nv[@]}"} \
+      --bind "${LAUNCHER_RUN_DIR}" --bind "${box}:/tmp" \
+      "$image" \
+      launcher node --run-dir "$LAUNCHER_RUN_DIR" --role "$role" --num-cpus "$cpus" "$@" &
+    # Slurm's signals (the warning from the job script, scancel) reach this shell: pass
+    # them on (Apptainer hands them to the launcher) and wait for the container.
+    local child=$! rc=
+    trap 'kill -USR1 "$child" 2>/dev/null' USR1
+    trap 'kill -TERM "$child" 2>/dev/null' TERM
+    while [ -z "$rc" ]; do
+      wait "$child"
+      rc=$?
+      if [ "$rc" -gt 128 ] && kill -0 "$child" 2>/dev/null; then rc=; fi
+    done
+    if [ -O "$box" ]; then rm -rf "$box"; fi
+    rmdir "$scratch" 2>/dev/null
+    return "$rc"
   fi
   export TMPDIR="$scratch"
   exec launcher node --run-dir "$LAUNCHER_RUN_DIR" --role "$role" --num-cpus "$cpus" "$@"
@@ -57,15 +80,30 @@ node_step() {
 NODE_STEP="$(declare -f node_step); node_step \"\$@\""
 
 # Slurm's warning before the time limit (USR1, see --signal above) goes to the head,
-# whose trainer finishes the iteration, saves a checkpoint and exits 75.
-# Only that warning leads to a requeue: a TERM (scancel, preemption) checkpoints too,
-# but the job then ends.
+# whose trainer finishes the iteration, saves a checkpoint and exits 75. It goes to the
+# head's step process (its pid file, on this node) rather than through srun, which would
+# signal every process of the step: Ray's, and Apptainer's squashfuse, whose image
+# mount would vanish under the trainer.
+# Only that warning leads to a requeue: a TERM checkpoints too, but the job then ends.
+# `launcher cancel` sends TERM to this script alone (scancel --batch): the head stops
+# after its checkpoint, the other nodes leave, and the script cancels the job itself.
 head_pid=
 requeue=no
-forward_signal() {
-  echo "launcher: $1 received at $(date -u +%FT%TZ); asking the trainer to checkpoint"
-  if [ "$1" = USR1 ]; then requeue=yes; fi
+stopped=
+status=
+HEAD_STEP_PID="${LAUNCHER_SCRATCH}/launcher-${SLURM_JOB_ID}/head-step.pid"
+signal_head() {
+  local step=
+  if [ -O "$HEAD_STEP_PID" ]; then step=$(cat "$HEAD_STEP_PID" 2>/dev/null); fi
+  if [ -n "$step" ] && kill "-$1" "$step" 2>/dev/null; then return; fi
   if [ -n "$head_pid" ]; then kill "-$1" "$head_pid" 2>/dev/null; fi
+}
+forward_signal() {
+  if [ -n "$status" ]; then return; fi
+  echo "launcher: $1 received at $(date -u +%FT%TZ); asking the trainer to checkpoint"
+  stopped=$1
+  if [ "$1" = USR1 ]; then requeue=yes; fi
+  signal_head "$1"
 }
 trap 'forward_signal USR1' USR1
 trap 'forward_signal TERM' TERM
@@ -82,7 +120,6 @@ worker_pids+=("$!")
 # with the head. A rollout / learner step that fails while the head runs (its node
 # could not start, or died) stops the head at once instead of letting it wait for the
 # node until its readiness timeout.
-status=
 worker_failed=
 while :; do
   if ! kill -0 "$head_pid" 2>/dev/null; then
@@ -98,7 +135,7 @@ while :; do
         if [ "$rc" != 0 ]; then
           worker_failed=$rc
           echo "launcher: a rollout/learner step failed (status ${rc}) while the head runs; stopping the head" >&2
-          kill -TERM "$head_pid" 2>/dev/null
+          signal_head TERM
         fi
       fi
     done
@@ -121,6 +158,8 @@ for pid in ${worker_pids[@]+"${worker_pids[@]}"}; do
   kill -TERM "$pid" 2>/dev/null
 done
 wait
+rm -f "$HEAD_STEP_PID"
+rmdir "${HEAD_STEP_PID%/*}" 2>/dev/null
 
 if [ "$status" = 75 ]; then
   if [ "$requeue" = yes ]; then
@@ -129,5 +168,9 @@ if [ "$status" = 75 ]; then
     echo "launcher: scontrol requeue failed" >&2
   fi
   echo "launcher: the trainer saved a checkpoint; continue with: launcher submit --resume ${LAUNCHER_RUN_DIR}" >&2
+fi
+if [ "$stopped" = TERM ]; then
+  echo "launcher: stopped on request; cancelling job ${SLURM_JOB_ID}"
+  scancel "$SLURM_JOB_ID"
 fi
 exit "$status"

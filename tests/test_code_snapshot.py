@@ -224,3 +224,37 @@ def test_a_second_snapshot_in_the_same_run_dir_is_refused(tmp_path, run_dir):
     ship_code(f"{src / 'guess.py'}:GuessEnv", run_dir)
     with pytest.raises(UserError, match="already holds a code snapshot"):
         ship_code(f"{src / 'guess.py'}:GuessEnv", run_dir)
+
+
+# --- the --code flag, through the real CLI -------------------------------------------------
+def test_prepare_with_code_ships_that_folder(tmp_path, capsys, monkeypatch):
+    from tests.conftest import call_cli
+
+    project = tmp_path / "project"
+    (project / "envs").mkdir(parents=True)
+    (project / "envs" / "mine.py").write_text(
+        "from gymnasium.envs.classic_control import CartPoleEnv as Mine\n")
+    (project / "notes.txt").write_text("shipped too: --code takes the whole project folder\n")
+    monkeypatch.chdir(project)
+    code, out, err = call_cli(capsys, "prepare", "--env", "envs/mine.py:Mine", "--code", ".",
+                              "--output", str(tmp_path / "runs"), "--name", "r1")
+    assert code == 0, err
+    run_dir = Path(out.strip().splitlines()[-1])
+    spec = (run_dir / "spec.yaml").read_text()
+    assert f"env: {run_dir / CODE_DIR / 'envs' / 'mine.py'}:Mine" in spec, spec
+    assert (run_dir / CODE_DIR / "notes.txt").is_file()
+
+
+def test_code_that_does_not_hold_the_env_file_is_one_line(tmp_path, capsys, monkeypatch):
+    from tests.conftest import call_cli
+
+    (tmp_path / "envs").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "envs" / "mine.py").write_text(
+        "from gymnasium.envs.classic_control import CartPoleEnv as Mine\n")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = call_cli(capsys, "prepare", "--env", "envs/mine.py:Mine", "--code", "other",
+                            "--output", str(tmp_path / "runs"), "--name", "r2")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "does not contain the environment file" in err
+    assert not (tmp_path / "runs" / "r2").exists()  # nothing left behind

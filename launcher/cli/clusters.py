@@ -23,6 +23,7 @@ app = typer.Typer()
 def local(
     algo: opt.Algo = None, env: opt.Env = None, framework: opt.Framework = None,
     config_file: opt.ConfigFile = None, sets: opt.Sets = None, env_config: opt.EnvConfig = None,
+    code: opt.Code = None,
     seed: opt.Seed = None,
     stop_iters: opt.StopIters = None, stop_timesteps: opt.StopTimesteps = None,
     stop_reward: opt.StopReward = None, stop_time: opt.StopTime = None,
@@ -71,7 +72,7 @@ def local(
 
     training = merge_training_options(
         algo=algo, env=env, framework=framework, config_file=config_file, sets=sets,
-        env_config=env_config, seed=seed, stop_iters=stop_iters, stop_timesteps=stop_timesteps,
+        env_config=env_config, code=code, seed=seed, stop_iters=stop_iters, stop_timesteps=stop_timesteps,
         stop_reward=stop_reward, stop_time=stop_time, num_env_runners=num_env_runners,
         output=output, name=name, checkpoint_every=checkpoint_every)
     opts = LocalOptions(nodes=nodes, gpus=gpus, cpus_per_node=cpus_per_node, memory=memory,
@@ -90,6 +91,7 @@ def job_command(
     ctx: typer.Context,
     algo: opt.Algo = None, env: opt.Env = None, framework: opt.Framework = None,
     config_file: opt.ConfigFile = None, sets: opt.Sets = None, env_config: opt.EnvConfig = None,
+    code: opt.Code = None,
     seed: opt.Seed = None,
     stop_iters: opt.StopIters = None, stop_timesteps: opt.StopTimesteps = None,
     stop_reward: opt.StopReward = None, stop_time: opt.StopTime = None,
@@ -187,7 +189,7 @@ def job_command(
 
     training = merge_training_options(
         algo=algo, env=env, framework=framework, config_file=config_file, sets=sets,
-        env_config=env_config, seed=seed, stop_iters=stop_iters, stop_timesteps=stop_timesteps,
+        env_config=env_config, code=code, seed=seed, stop_iters=stop_iters, stop_timesteps=stop_timesteps,
         stop_reward=stop_reward, stop_time=stop_time, num_env_runners=num_env_runners,
         output=output, name=name, checkpoint_every=checkpoint_every)
     rendering = ctx.info_name == "render"

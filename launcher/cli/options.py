@@ -52,6 +52,10 @@ Sets = Annotated[list[str] | None, typer.Option(
 EnvConfig = Annotated[list[str] | None, typer.Option(
     "--env-config", help="Env constructor argument key=value (repeatable).",
     rich_help_panel=TRAINING)]
+Code = Annotated[Path | None, typer.Option(
+    "--code", metavar="DIR",
+    help="Your env's code to ship with a cluster job (default: the env file's folder, or its "
+         "top-level package); train: first on the import path.", rich_help_panel=TRAINING)]
 Seed = Annotated[int | None, typer.Option("--seed", help="Random seed.", rich_help_panel=TRAINING)]
 
 # --- stop criteria ------------------------------------------------------------------------

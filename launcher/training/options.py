@@ -40,6 +40,7 @@ def merge_training_options(
     num_env_runners: int | None = None, local_mode: bool | None = None, seed: int | None = None,
     output: Path | None = None, name: str | None = None, checkpoint_every: int | None = None,
     address: str | None = None, eval_every: int | None = None, eval_episodes: int | None = None,
+    code: Path | None = None,
 ) -> dict[str, Any]:
     """Merge: defaults < experiment file < flags. Returns a TrainSettings dict.
 
@@ -54,6 +55,7 @@ def merge_training_options(
         "output": str(output) if output else None, "name": name,
         "checkpoint_every": checkpoint_every, "address": address,
         "local_mode": local_mode or None, "eval_every": eval_every, "eval_episodes": eval_episodes,
+        "code": str(Path(code).expanduser().resolve()) if code else None,
     }
     data.update({k: v for k, v in flags.items() if v is not None})
     stop = {"iters": stop_iters, "timesteps": stop_timesteps, "reward": stop_reward,

@@ -41,6 +41,14 @@ def plot(run_dirs, out: str | Path, x: str = "env_steps") -> Path:
             if greedy:
                 ax.plot(*zip(*greedy, strict=True), linestyle="--", marker=".",
                         color=line.get_color(), label=f"{curve.label} (greedy evaluation)")
+    return save_figure(fig, ax, x, out)
+
+
+def save_figure(fig, ax, x: str, out: str | Path) -> Path:
+    """Axes labelled for return over `x`, grid and legend; written to `out` (one line when
+    it cannot be) and closed."""
+    import matplotlib.pyplot as plt
+
     ax.set_xlabel(X_LABELS[x])
     ax.set_ylabel("mean episode return")
     ax.grid(alpha=0.3)

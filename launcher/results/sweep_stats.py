@@ -170,7 +170,7 @@ def plot_sweep(sweep_dir: str | Path, out: str | Path, x: str = "env_steps") -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from launcher.results.plots import X_LABELS
+    from launcher.results.plots import X_LABELS, save_figure
 
     if x not in X_LABELS:
         raise UserError(f"--x must be one of {', '.join(X_LABELS)}, got {x!r}")
@@ -187,17 +187,5 @@ def plot_sweep(sweep_dir: str | Path, out: str | Path, x: str = "env_steps") -> 
             ax.fill_between(grid, [m - h for m, h in zip(mean, half, strict=True)],
                             [m + h for m, h in zip(mean, half, strict=True)],
                             color=line.get_color(), alpha=0.2, linewidth=0)
-    ax.set_xlabel(X_LABELS[x])
-    ax.set_ylabel("mean episode return")
     ax.set_title("mean over seeds, band: 95 % CI", fontsize="small")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    out = Path(out)
-    try:
-        fig.savefig(out, dpi=110)
-    except OSError as exc:
-        raise UserError(f"cannot write {out}: {exc.strerror}") from None
-    finally:
-        plt.close(fig)
-    return out
+    return save_figure(fig, ax, x, out)

@@ -187,7 +187,6 @@ def test_shape_detection(data, shape):
     ("e: {run: PPO, stop: {episode_len_mean: 20}}\n", ["unknown stop criterion 'episode_len_mean'"]),
     ("e: {run: PPO, config: [1]}\n", ["'config' in experiment", "must be a mapping"]),
     ("e: {run: 3}\n", ["'run' must name an algorithm"]),
-    ("e: {run: PPO, num_samples: 4}\n", ["num_samples: 4", "one trial per command"]),
     ("e: {run: PPO, env: CartPole-v1, config: {env: CartPole-v0}}\n",
      ["gives env twice with different values"]),
     ("env: CartPole-v0\nworker_cls: my.Worker\n", ["'worker_cls'", "has no equivalent any more",
@@ -289,13 +288,19 @@ def test_a_renamed_env_id_in_a_file_is_the_new_one(tmp_path):
     assert load(write(tmp_path, "env: Unknown-v3\n"))["env"] == "Unknown-v3"  # the probe reports it
 
 
-def test_grid_search_in_an_experiment_runs_the_first_value(tmp_path):
-    notes: list[str] = []
+def test_grid_search_in_an_experiment_stays_a_grid_for_the_sweep(tmp_path):
     text = ("e: {run: PPO, env: {grid_search: [CartPole-v1, Acrobot-v1]},\n"
             "    config: {framework: {grid_search: [tf, torch]}, seed: {grid_search: [1, 2]}}}\n")
-    data = load(write(tmp_path, text), notes)
-    assert data["env"] == "CartPole-v1" and data["seed"] == 1 and data["framework"] == "tf2"
-    assert any(line.startswith("env: grid_search → CartPole-v1") and "Acrobot-v1" in line for line in notes)
+    data = load(write(tmp_path, text))
+    assert data["env"] == {"grid_search": ["CartPole-v1", "Acrobot-v1"]}
+    assert data["seed"] == {"grid_search": [1, 2]}
+    assert data["framework"] == {"grid_search": ["tf2", "torch"]}  # a sweep refuses it: one per sweep
+    text = "e: {run: PPO, config: {lr: {grid_search: [0.001, -1]}}}\n"
+    with pytest.raises(UserError, match="lr=-1 .* must be a number greater than 0"):
+        load(write(tmp_path, text))
+    text = "e: {run: PPO, config: {model: {fcnet_hiddens: {grid_search: [[32], [64, 64]]}}}}\n"
+    assert load(write(tmp_path, text))["config"]["model_config"] == {
+        "fcnet_hiddens": {"grid_search": [[32], [64, 64]]}}
 
 
 def test_horizon_and_observation_filter_become_launcher_settings(tmp_path):

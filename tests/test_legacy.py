@@ -217,12 +217,13 @@ def test_every_nested_entry_keeps_its_mapping_on_the_old_stack(key):
     assert legacy.translate({key: {}}, "x").config == {}
 
 
-def test_grid_search_runs_its_first_value():
+def test_grid_search_stays_a_grid_of_translated_values():
     out = legacy.translate({"seed": {"grid_search": [512, 42]}, "lr": {"grid_search": [1e-3]},
+                            "num_sgd_iter": {"grid_search": [2, 4]},
                             "_disable_execution_plan_api": {"grid_search": [True, False]}}, "x")
-    assert out.settings == {"seed": 512} and out.config == {"lr": 1e-3}
-    assert out.notices[0] == ("seed: grid_search → 512 (the launcher runs one trial per command: "
-                              "start one run for each of 42)")
+    assert out.settings == {"seed": {"grid_search": [512, 42]}}
+    assert out.config == {"lr": 1e-3, "num_epochs": {"grid_search": [2, 4]}}  # one value: no grid
+    assert "num_sgd_iter → num_epochs" in out.notices
     with pytest.raises(UserError, match="grid_search of lr must list at least one value"):
         legacy.translate({"lr": {"grid_search": []}}, "x")
 

@@ -291,6 +291,8 @@ EXAMPLES = {
     "dqn-cartpole-1x": DQN_CARTPOLE_1X, "dqn-cartpole-2x": DQN_CARTPOLE_2X,
     "sac-pendulum-1x": SAC_PENDULUM_1X, "sac-pendulum-2x": SAC_PENDULUM_2X,
 }
+# The files' grid_search values: sweeps of seeds x values (a dropped key's grid vanishes).
+SWEEP_TRIALS = {"ppo-cartpole-2x": 4, "impala-cartpole": 3}
 FILTER_TIMER = "env_runners/env_to_module_connector/timers/connectors/mean_std_filter"
 
 
@@ -302,14 +304,19 @@ def _file(tmp_path: Path, name: str) -> Path:
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_every_example_passes_the_checks_before_ray(tmp_path, name):
-    """Translated, sized and validated by RLlib's own AlgorithmConfig.validate()."""
-    from launcher.training.loop import check_settings
+    """Translated, sized and validated by RLlib's own AlgorithmConfig.validate(); a file
+    with `grid_search` values is a sweep, each of its configurations validated."""
+    from launcher.training.sweep import search_space
+    from launcher.training.sweep_record import check_trials, expand
 
     notices: list[str] = []
     data = load_experiment(_file(tmp_path, name), say=notices.append, framework="torch")
     data.update(framework="torch", output=str(tmp_path))
-    settings = TrainSettings.from_dict(data).validate()
-    check_settings(settings)
+    base, space = search_space(data)
+    trials = expand(base, space)
+    check_trials(trials)
+    assert len(trials) == SWEEP_TRIALS.get(name, 1)
+    assert all(TrainSettings.from_dict(t.settings).framework == "torch" for t in trials)
     assert notices, "a tutorial-era file gets its notices"
 
 
@@ -348,8 +355,9 @@ def test_ppo_pendulum_from_ray_1x(tmp_path):
 
 @pytest.mark.slow
 def test_ppo_cartpole_from_ray_2x(tmp_path):
-    notes, rows, config, spec = _train(tmp_path, "ppo-cartpole-2x")
-    _noted(notes, "seed: grid_search → 0", "num_envs_per_env_runner: grid_search → 4")
+    # The file's grids (seeds, envs per runner) make a sweep; the flags pick one trial.
+    notes, rows, config, spec = _train(tmp_path, "ppo-cartpole-2x", "--seed", "0",
+                                       "--set", "num_envs_per_env_runner=4")
     assert spec["seed"] == 0 and config["num_envs_per_env_runner"] == 4
     assert FILTER_TIMER in rows[-1]
     assert config["_model_config"]["vf_share_layers"] is True
@@ -365,9 +373,8 @@ def test_appo_cartpole(tmp_path):
 
 @pytest.mark.slow
 def test_impala_cartpole(tmp_path):
-    notes, rows, config, spec = _train(tmp_path, "impala-cartpole")
-    _noted(notes, "vtrace_drop_last_ts → (dropped: IMPALA's v-trace no longer drops the last timestep)",
-           "_disable_execution_plan_api: grid_search → True")
+    notes, rows, config, spec = _train(tmp_path, "impala-cartpole", "--seed", "512")
+    _noted(notes, "vtrace_drop_last_ts → (dropped: IMPALA's v-trace no longer drops the last timestep)")
     assert spec["seed"] == 512 and spec["env"] == "CartPole-v0"
 
 

@@ -16,6 +16,7 @@ from launcher.results import sweep_stats
 from launcher.training import sweep, sweep_record, trials
 from launcher.training.resources import ClusterPlacement
 from launcher.training.sweep import parse_distribution, parse_grid, parse_seed_option, search_space
+from tests.conftest import assert_one_line_error, call_cli
 
 BASE = {"algo": "PPO", "env": "CartPole-v1", "stop": {"iters": 3}}
 
@@ -249,7 +250,8 @@ def write_progress(run_dir, returns):
             writer.writerow([i, i * 100, "" if ret is None else ret, i * 1.5])
 
 
-def test_results_group_seeds_by_configuration_and_rank(tmp_path):
+def a_finished_sweep(tmp_path):
+    """A sweep record and progress files as trials leave them: lr 0.2 ranks first."""
     base, space = search_space({**BASE, "output": str(tmp_path)}, seeds=3, grid=["lr=0.1,0.2"])
     record = sweep_record.new_sweep(base, space, sweep_record.expand(base, space))
     curves = {0.1: [[10, 50, 40], [20, 60, 50], [30, 70, None]], 0.2: [[5, 90, 100], [5, 80, 120]]}
@@ -261,6 +263,11 @@ def test_results_group_seeds_by_configuration_and_rank(tmp_path):
         else:
             trial.state = sweep_record.FAILED
     record.save()
+    return record
+
+
+def test_results_group_seeds_by_configuration_and_rank(tmp_path):
+    record = a_finished_sweep(tmp_path)
     stats = sweep_stats.sweep_stats(record.path)
     assert [s.config for s in stats] == [{"lr": 0.2}, {"lr": 0.1}]
     best_config = stats[0]
@@ -289,3 +296,39 @@ def test_a_cluster_sweep_uses_the_jobs_code_snapshot():
     base, space = search_space(BASE, grid=["env=CartPole-v1,other.py:Env"], seeds=1)
     with pytest.raises(UserError, match="ships one env's code"):
         sweep_record.follow_snapshot(sweep_record.expand(base, space), "CartPole-v1", "CartPole-v1", None)
+
+
+# --- the commands -----------------------------------------------------------------------
+@pytest.mark.parametrize("args,fragments", [
+    (["--grid", "lr"], ["--grid", "key=value1,value2"]),
+    (["--grid", "lr=0.1,-1"], ["lr=-1", "greater than 0"]),
+    (["--sample", "lr=normal(0,1)", "--trials", "2"], ["normal"]),
+    (["--grid", "bogus_key=1,2"], ["bogus_key"]),
+    (["--trials", "3"], ["--seeds N"]),
+    (["--seed", "1,1"], ["given twice"]),
+    (["--seed", "-3"], ["whole numbers"]),
+    (["--retry-failed"], ["--resume SWEEP_DIR"]),
+])
+def test_bad_sweep_options_are_one_line_before_anything_is_written(capsys, tmp_path, args, fragments):
+    code, _, err = call_cli(capsys, "train", "--env", "CartPole-v1", "--output", str(tmp_path / "out"),
+                            *args)
+    assert_one_line_error(code, err, *fragments)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_resumed_run_keeps_its_trials(capsys, tmp_path):
+    code, _, err = call_cli(capsys, "train", "--resume", str(tmp_path), "--grid", "lr=0.1,0.2")
+    assert_one_line_error(code, err, "--grid", "keeps its trials")
+
+
+def test_results_and_plot_of_a_sweep_through_the_commands(capsys, tmp_path):
+    sweep_dir = a_finished_sweep(tmp_path).path
+    code, out, err = call_cli(capsys, "results", str(sweep_dir), "--json")
+    assert code == 0, err
+    ranked = json.loads(out)["configurations"]
+    assert [c["config"] for c in ranked] == [{"lr": 0.2}, {"lr": 0.1}]
+    assert ranked[0]["final_return"]["values"] == [100, 120]
+    code, out, err = call_cli(capsys, "results", str(sweep_dir), "--by", "best_return")
+    assert code == 0 and "ranked by mean best return" in out, err
+    code, _, err = call_cli(capsys, "plot", str(sweep_dir), "-o", str(tmp_path / "s.txt"))
+    assert_one_line_error(code, err, "not an image format")

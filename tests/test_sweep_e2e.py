@@ -1,12 +1,10 @@
-"""Sweeps for real on an embedded Ray (issue 13): a 2 x 2 sweep (2 learning rates x 2
-seeds) stopped in the middle by Slurm's time-limit warning (SIGUSR1) and resumed; a
-trial whose env raises on step 500 fails alone; an RLlib experiment file with
-`grid_search` trains as a sweep.
+"""Sweeps for real on an embedded Ray (issue 13), through the real command as a user
+types it: a 2 x 2 sweep (2 learning rates x 2 seeds) stopped in the middle by Slurm's
+time-limit warning (SIGUSR1) and resumed with `--resume SWEEP_DIR`; `results` and `plot`
+on the sweep; a trial whose env raises on step 500 fails alone and `--retry-failed`
+runs it again; an RLlib experiment file with `grid_search` trains as a sweep.
 
-The sweep runs in a process of its own (the signal must reach a real driver), through
-the same functions the commands call: training.options -> training.sweep ->
-training.sweep_record -> training.trials. Marked slow: each test trains (tens of seconds
-on 2 cores).
+Marked slow: each test trains (tens of seconds on 2 cores).
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -23,29 +20,12 @@ from pathlib import Path
 import pytest
 
 import launcher
-from launcher.results import sweep_stats
 from launcher.training import sweep_record
-from tests.conftest import progress_rows
+from tests.conftest import LAUNCHER, progress_rows
 
 pytestmark = pytest.mark.slow
-SMALL_PPO = ["train_batch_size_per_learner=256", "minibatch_size=64", "num_envs_per_env_runner=1"]
-DRIVER = textwrap.dedent("""
-    import json, sys
-    from launcher.training.trials import run_sweep
-    options = json.loads(sys.argv[1])
-    if "resume" in options:
-        summary = run_sweep(options["resume"])
-    else:
-        from launcher.training.options import merge_training_options
-        from launcher.training.sweep import search_space
-        from launcher.training.sweep_record import check_trials, expand, new_sweep
-        space_options = {k: options.pop(k) for k in ("seeds", "grid", "seed_list") if k in options}
-        base, space = search_space(merge_training_options(**options), **space_options)
-        trials = expand(base, space)
-        check_trials(trials)
-        summary = run_sweep(new_sweep(base, space, trials).path)
-    sys.exit(summary.exit_status)
-""")
+SMALL_PPO = ["--set", "train_batch_size_per_learner=256", "--set", "minibatch_size=64",
+             "--set", "num_envs_per_env_runner=1"]
 FAILING_ENV = textwrap.dedent("""
     import gymnasium as gym
 
@@ -63,11 +43,16 @@ FAILING_ENV = textwrap.dedent("""
 """)
 
 
-def start_driver(tmp_path: Path, **options) -> subprocess.Popen:
+def start_driver(cwd: Path, *args: str) -> subprocess.Popen:
+    """`launcher train ARGS` in a process of its own (the signal must reach a real driver)."""
     package_root = Path(launcher.__file__).resolve().parent.parent  # the launcher under test
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(package_root), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.Popen([sys.executable, "-c", DRIVER, json.dumps(options)], cwd=tmp_path, env=env,
+    return subprocess.Popen([*LAUNCHER, "train", *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def launcher_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*LAUNCHER, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def finish(proc: subprocess.Popen, timeout: float = 400) -> tuple[int, str]:
@@ -102,14 +87,16 @@ def wait_for_iterations(output: Path, count: int, proc: subprocess.Popen, timeou
 
 
 def test_two_by_two_sweep_stopped_by_the_time_limit_warning_and_resumed(tmp_path):
+    proc = start_driver(tmp_path, "--env", "CartPole-v1", "--stop-iters", "10", *SMALL_PPO,
+                        "--checkpoint-every", "1", "--output", "out", "--seeds", "2",
+                        "--grid", "lr=0.001,0.0003")
     output = tmp_path / "out"
-    proc = start_driver(tmp_path, env="CartPole-v1", stop_iters=10, sets=SMALL_PPO, checkpoint_every=1,
-                        output=str(output), seeds=2, grid=["lr=0.001,0.0003"])
     wait_for_iterations(output, 2, proc)
     proc.send_signal(signal.SIGUSR1)  # what the Slurm job script forwards before the time limit
     code, out = finish(proc)
     assert code == 75, out
     sweep_dir = only_sweep(output)
+    assert f"to continue: launcher train --resume {sweep_dir}" in out
     record = sweep_record.read_sweep(sweep_dir)
     assert len(record.trials) == 4 and "2 at a time" in out
     stopped = [t for t in record.trials if t.state == sweep_record.INTERRUPTED]
@@ -122,7 +109,7 @@ def test_two_by_two_sweep_stopped_by_the_time_limit_warning_and_resumed(tmp_path
         assert (run_dir / "checkpoints" / f"checkpoint_{at_stop[trial.name]:06d}").is_dir()
         assert trial.stopped_because == "stopped by SIGUSR1"
 
-    code, out = finish(start_driver(tmp_path, resume=str(sweep_dir)))
+    code, out = finish(start_driver(tmp_path, "--resume", str(sweep_dir.relative_to(tmp_path))))
     assert code == 0, out
     record = sweep_record.read_sweep(sweep_dir)
     assert [t.state for t in record.trials] == [sweep_record.DONE] * 4
@@ -135,22 +122,31 @@ def test_two_by_two_sweep_stopped_by_the_time_limit_warning_and_resumed(tmp_path
     assert {(t.config["lr"], t.seed) for t in record.trials} == {
         (0.001, 0), (0.001, 1), (0.0003, 0), (0.0003, 1)}
 
-    stats = sweep_stats.sweep_stats(sweep_dir)
-    assert sorted(s.label for s in stats) == ["lr=0.0003", "lr=0.001"]
-    assert all(len(s.done) == 2 and s.final.half_width is not None for s in stats)
-    png = sweep_stats.plot_sweep(sweep_dir, tmp_path / "sweep.png")
-    assert png.stat().st_size > 1000
+    shown = launcher_cli(tmp_path, "results", str(sweep_dir), "--json")
+    assert shown.returncode == 0, shown.stderr
+    configs = json.loads(shown.stdout)["configurations"]
+    assert sorted(json.dumps(c["config"]) for c in configs) == ['{"lr": 0.0003}', '{"lr": 0.001}']
+    for config in configs:
+        final = config["final_return"]
+        assert config["done"] == 2 and len(final["values"]) == 2
+        assert final["ci95"][0] <= final["mean"] <= final["ci95"][1]
+    table = launcher_cli(tmp_path, "results", str(sweep_dir))
+    assert "lr=0.001" in table.stdout and "2/2" in table.stdout, table.stdout
+    drawn = launcher_cli(tmp_path, "plot", str(sweep_dir), "-o", "sweep.png")
+    assert drawn.returncode == 0, drawn.stderr
+    assert (tmp_path / "sweep.png").stat().st_size > 1000
+    again = launcher_cli(tmp_path, "train", "--resume", str(sweep_dir))
+    assert again.returncode == 2 and "nothing to resume" in again.stderr
 
 
-def test_a_trial_whose_env_raises_fails_alone(tmp_path):
-    env_file = tmp_path / "failing.py"
-    env_file.write_text(FAILING_ENV)
-    output = tmp_path / "out"
+def test_a_trial_whose_env_raises_fails_alone_and_runs_again_when_asked(tmp_path):
+    (tmp_path / "failing.py").write_text(FAILING_ENV)
     code, out = finish(start_driver(
-        tmp_path, env=f"{env_file}:FailingCartPole", stop_iters=4, sets=SMALL_PPO, output=str(output),
-        seed_list=[3], grid=["env_config.fail_at=0,500"]))
+        tmp_path, "--env", "failing.py:FailingCartPole", "--stop-iters", "4", *SMALL_PPO,
+        "--output", "out", "--seed", "3", "--grid", "env_config.fail_at=0,500"))
     assert code == 1, out  # a failed trial: the sweep's status says so
-    record = sweep_record.read_sweep(only_sweep(output))
+    sweep_dir = only_sweep(tmp_path / "out")
+    record = sweep_record.read_sweep(sweep_dir)
     by_fail = {t.config["env_config.fail_at"]: t for t in record.trials}
     assert by_fail[0].state == sweep_record.DONE and by_fail[0].iterations == 4
     failed = by_fail[500]
@@ -158,3 +154,39 @@ def test_a_trial_whose_env_raises_fails_alone(tmp_path):
     assert failed.error == "RuntimeError: env failed on step 500", failed.error
     assert "env failed on step 500" in (record.trial_dir(failed) / "error.txt").read_text()
     assert f"trial {failed.name}: failed: RuntimeError: env failed on step 500" in out
+
+    refused = launcher_cli(tmp_path, "train", "--resume", str(sweep_dir))
+    assert refused.returncode == 2 and "--retry-failed" in refused.stderr, refused.stderr
+    code, out = finish(start_driver(tmp_path, "--resume", str(sweep_dir), "--retry-failed",
+                                    "--num-env-runners", "0"))
+    assert code == 1, out  # it fails again, the same way; the done trial is not run again
+    record = sweep_record.read_sweep(sweep_dir)
+    assert [t.state for t in record.trials] == [sweep_record.DONE, sweep_record.FAILED]
+    assert f"trial {failed.name}: started" in out
+    assert f"trial {by_fail[0].name}: started" not in out
+
+
+def test_an_rllib_experiment_file_with_grid_search_trains_as_a_sweep(tmp_path):
+    (tmp_path / "cartpole-ppo.yaml").write_text(textwrap.dedent("""
+        cartpole-ppo:
+            env: CartPole-v1
+            run: PPO
+            stop:
+                training_iteration: 2
+            config:
+                framework: torch
+                lr: {grid_search: [0.001, 0.0005]}
+                seed: {grid_search: [1, 2]}
+                train_batch_size: 256
+                sgd_minibatch_size: 64
+                num_envs_per_worker: 1
+    """))
+    code, out = finish(start_driver(tmp_path, "-f", "cartpole-ppo.yaml", "--output", "out"))
+    assert code == 0, out
+    assert "sweep: 4 trials" in out
+    record = sweep_record.read_sweep(only_sweep(tmp_path / "out"))
+    assert sorted((t.config["config.lr"], t.seed) for t in record.trials) == [
+        (0.0005, 1), (0.0005, 2), (0.001, 1), (0.001, 2)]
+    assert all(t.state == sweep_record.DONE and t.iterations == 2 for t in record.trials)
+    first = record.trial_dir(record.trials[0])
+    assert "train_batch_size_per_learner: 256" in (first / "spec.yaml").read_text()

@@ -56,7 +56,31 @@ Code = Annotated[Path | None, typer.Option(
     "--code", metavar="DIR",
     help="Your env's code to ship with a cluster job (default: the env file's folder, or its "
          "top-level package); train: first on the import path.", rich_help_panel=TRAINING)]
-Seed = Annotated[int | None, typer.Option("--seed", help="Random seed.", rich_help_panel=TRAINING)]
+Seed = Annotated[str | None, typer.Option(
+    "--seed", metavar="SEED[,SEED...]",
+    help="Random seed; several (1,2,3): a sweep, one trial per seed.", rich_help_panel=TRAINING)]
+
+# --- sweeps (training/sweep.py) -------------------------------------------------------------
+SWEEP = "Sweep"
+Seeds = Annotated[int | None, typer.Option(
+    "--seeds", metavar="N", help="N trials with seeds --seed, --seed+1, ... (default from 0).",
+    rich_help_panel=SWEEP)]
+Grid = Annotated[list[str] | None, typer.Option(
+    "--grid", metavar="KEY=V1,V2",
+    help="Every value of a setting (repeatable: every combination), e.g. lr=1e-3,3e-4.",
+    rich_help_panel=SWEEP)]
+Sample = Annotated[list[str] | None, typer.Option(
+    "--sample", metavar="KEY=DIST",
+    help="Values drawn --trials times: loguniform(a,b), uniform(a,b), randint(a,b), "
+         "choice(v1,v2,...) (repeatable).", rich_help_panel=SWEEP)]
+Trials = Annotated[int | None, typer.Option(
+    "--trials", metavar="N", help="Draws of --sample.", rich_help_panel=SWEEP)]
+MaxConcurrent = Annotated[int | None, typer.Option(
+    "--max-concurrent", metavar="N",
+    help="Trials at once at most (default: as many as the CPUs fit).", rich_help_panel=SWEEP)]
+RetryFailed = Annotated[bool, typer.Option(
+    "--retry-failed", help="With --resume SWEEP_DIR: run the failed trials again too.",
+    rich_help_panel=SWEEP)]
 
 # --- stop criteria ------------------------------------------------------------------------
 StopIters = Annotated[int | None, typer.Option(

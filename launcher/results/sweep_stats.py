@@ -120,9 +120,10 @@ def sweep_stats(sweep_dir: str | Path, by: str = "final_return") -> list[ConfigS
 
 def stats_table(stats: list[ConfigStats], by: str = "final_return") -> Table:
     """`launcher results SWEEP_DIR`: one row per configuration, best first."""
-    table = Table("rank", "seeds done", f"final return (mean ± {CONFIDENCE:.0%} CI)",
-                  f"best return (mean ± {CONFIDENCE:.0%} CI)", "failed",
-                  title=f"ranked by mean {by.replace('_', ' ')}; CI: Student's t over seeds")
+    table = Table(title=f"ranked by mean {by.replace('_', ' ')}; CI: Student's t over seeds")
+    for column in ("rank", "seeds done", f"final return (mean ± {CONFIDENCE:.0%} CI)",
+                   f"best return (mean ± {CONFIDENCE:.0%} CI)", "failed"):
+        table.add_column(column, justify="right")
     table.add_column("configuration", no_wrap=True)
     for rank, entry in enumerate(stats, 1):
         table.add_row(str(rank), f"{len(entry.done)}/{len(entry.trials)}", entry.final.text(),
@@ -170,10 +171,11 @@ def plot_sweep(sweep_dir: str | Path, out: str | Path, x: str = "env_steps") -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from launcher.results.plots import X_LABELS, save_figure
+    from launcher.results.plots import X_LABELS, check_image_format, save_figure
 
     if x not in X_LABELS:
         raise UserError(f"--x must be one of {', '.join(X_LABELS)}, got {x!r}")
+    check_image_format(out)
     stats = [s for s in sweep_stats(sweep_dir) if s.done]
     if not stats:
         raise UserError(f"no trial of {sweep_dir} has finished yet: nothing to plot")

@@ -47,12 +47,14 @@ class RunCurve:
         return [r for r in self.returns if r is not None]
 
 
-def run_dirs_in(paths) -> list[Path]:
-    """The run directories named, a folder of runs standing for the runs in it (sorted)."""
+def run_dirs_in(paths, depth: int = 2) -> list[Path]:
+    """The run directories named, a folder of runs standing for the runs in it (sorted);
+    a folder of sweeps, or of runs and sweeps, for the runs in each (`depth` levels)."""
     found: list[Path] = []
     for path in map(Path, paths):
-        if path.is_dir() and not (path / PROGRESS_CSV).is_file():
-            runs = sorted(p for p in path.iterdir() if (p / PROGRESS_CSV).is_file())
+        if depth and path.is_dir() and not (path / PROGRESS_CSV).is_file():
+            runs = [p for child in sorted(path.iterdir()) if child.is_dir()
+                    for p in run_dirs_in([child], depth - 1) if (p / PROGRESS_CSV).is_file()]
             if runs:
                 found += runs
                 continue

@@ -41,7 +41,8 @@ from launcher.errors import UserError
 from launcher.training import legacy, value_checks
 from launcher.training.settings import TrainSettings, check_keys, closest, read_yaml
 
-LAUNCHER_FIELDS = tuple(f.name for f in dataclasses.fields(TrainSettings))
+# `sweep:` (training/sweep.py) is the launcher's too: taken out before TrainSettings.
+LAUNCHER_FIELDS = (*(f.name for f in dataclasses.fields(TrainSettings)), "sweep")
 # Keys that mean the same as a launcher setting and as an RLlib config key.
 SHARED_KEYS = ("env", "env_config", "framework", "seed", "num_gpus", "num_env_runners",
                "observation_filter")
@@ -220,7 +221,7 @@ def from_experiment(body: Any, where: str, notices: list[str],
         raise UserError(f"experiment {where}: 'run' must name an algorithm (PPO, DQN, ...)")
     result["algo"] = run
     if body.get("env") is not None:
-        result["env"] = legacy.first_of_grid(body["env"], "env", notices)
+        result["env"] = body["env"]  # a grid_search of envs: a sweep (training/sweep.py)
     config = body.get("config") or {}
     if not isinstance(config, dict):
         raise UserError(f"'config' in experiment {where} must be a mapping of RLlib settings")
@@ -238,10 +239,8 @@ def from_experiment(body: Any, where: str, notices: list[str],
         if key in body:
             _lift(result, {"output": str(body[key])}, where)
             notices.append(f"{key} → output (--output)")
-    samples = body.get("num_samples", 1)
-    if samples != 1:
-        raise UserError(f"num_samples: {samples} in experiment {where}: the launcher runs one trial "
-                        "per command; start several runs (e.g. one per --seed) instead")
+    if body.get("num_samples", 1) != 1:  # Tune's repeats: seeds, or draws (training/sweep.py)
+        result["sweep"] = {"num_samples": body["num_samples"]}
     return result
 
 

@@ -10,8 +10,8 @@ old key, with `MODEL_KEYS` for the keys inside the old `model` dict and `STOP_KE
 for Tune's stop metrics; mappings translated key by key (SAC's networks, DQN's
 exploration and replay buffer) are in legacy_nested.py. Any key not listed there is
 passed on unchanged; the launcher later checks it against the real AlgorithmConfig
-setters. A Tune `grid_search` value becomes its first value, with a notice: the
-launcher runs one trial per command.
+setters. A Tune `grid_search` value stays a grid, each of its values translated by
+the key's rule: training/sweep.py expands it into a sweep of trials.
 """
 
 from __future__ import annotations
@@ -51,13 +51,25 @@ def stack_for(framework: Any) -> str:
     return OLD_STACK if framework_name(framework) == "tf2" else NEW_STACK
 
 
-def first_of_grid(value: Any, key: str, notices: list[str]) -> Any:
-    """Tune's `{grid_search: [a, b, ...]}` -> a, with a notice naming the others."""
-    if not (isinstance(value, dict) and list(value) == ["grid_search"]):
-        return value
-    values = value["grid_search"]
+GRID_SEARCH = "grid_search"
+
+
+def grid_values(value: Any, key: str) -> list | None:
+    """The values of Tune's `{grid_search: [a, b, ...]}`; None for any other value."""
+    if not (isinstance(value, dict) and list(value) == [GRID_SEARCH]):
+        return None
+    values = value[GRID_SEARCH]
     if not isinstance(values, list) or not values:
         raise UserError(f"grid_search of {key} must list at least one value, got {values!r}")
+    return values
+
+
+def first_of_grid(value: Any, key: str, notices: list[str]) -> Any:
+    """Tune's `{grid_search: [a, b, ...]}` -> a, with a notice naming the others (for what
+    one command has one of: the framework, which picks the API stack)."""
+    values = grid_values(value, key)
+    if values is None:
+        return value
     if len(values) > 1:
         rest = ", ".join(map(str, values[1:]))
         notices.append(f"{key}: grid_search → {values[0]} (the launcher runs one trial per command: "
@@ -118,7 +130,11 @@ class _Translator:
 
     def take(self, key: str, value: Any) -> None:
         rule = LEGACY.get(key)
-        value = first_of_grid(value, key, self.out.notices)
+        grid = grid_values(value, key)
+        if grid is not None and len(grid) > 1:
+            self.take_grid(key, grid)
+            return
+        value = grid[0] if grid else value
         if key == "model" and isinstance(value, dict):
             _translate_model(value, self.where, self.stack, self.out, self.put)
         elif key == "evaluation_config" and isinstance(value, dict):
@@ -141,6 +157,16 @@ class _Translator:
             self.out.notices.append(f"{key}: {value} → (dropped: changes nothing)")
         else:
             raise UserError(f"{key!r} in {self.where} has no equivalent any more: {rule.why}")
+
+    def take_grid(self, key: str, values: list) -> None:
+        """A grid: each value translated by the key's rule, kept as a grid under the key
+        (or launcher setting) it translates to."""
+        parts = [translate({key: v}, self.where, self.stack, self.nested) for v in values]
+        self.out.notices += parts[0].notices
+        for target in parts[0].config:
+            self.put(target, {GRID_SEARCH: [p.config.get(target) for p in parts]}, key)
+        for name in parts[0].settings:
+            self.out.settings[name] = {GRID_SEARCH: [p.settings.get(name) for p in parts]}
 
     def stays_rllib_key(self, rule) -> bool:
         """A launcher setting that is an RLlib key here: in an override dict such as

@@ -301,7 +301,7 @@ def table_rows() -> list[tuple[str, str]]:
         rows.append((f"`model.{key}`", _describe(rule, prefix="model_config.")))
     rows.append((", ".join(f"`{key}`" for key in UNCHANGED), "unchanged"))
     rows.append(("any value written as `{grid_search: [a, b, ...]}`",
-                 "its first value, with a notice (the launcher runs one trial per command)"))
+                 "kept as a grid: the run is a sweep, one trial per value"))
     rows.append(("`rollout_fragment_length` below `n_step`", "raised to `n_step`, with a notice"))
     rows.append(("env ids Gymnasium renamed (`Pendulum-v0`, `LunarLander-v2`, MuJoCo `-v2`/`-v3`)",
                  "the newest version of that env (`Pendulum-v1`, ...), with a notice"))

@@ -67,8 +67,10 @@ def build_config(settings, info: envs.EnvInfo, runners: int, actor_options: dict
     # Algorithm.__init__ sets RLlib's loggers to log_level (WARN by default): its advice
     # ("You are running SAC on the new API stack!") would print again. A user's log_level wins.
     config.debugging(log_level="ERROR")
-    if placement.get("fault_tolerance"):  # before the user's settings, which may override it
-        config.fault_tolerance(**placement["fault_tolerance"])
+    # Before the user's settings, which may override it. On one machine an env runner
+    # only dies when the env raises: restarting it would hide the error and train on
+    # nothing, so the run fails with the env's error instead.
+    config.fault_tolerance(**placement.get("fault_tolerance", {"restart_failed_env_runners": False}))
     apply_hyperparameters(config, hyper, f"the {settings.algo} config")
     connectors.attach(config, settings, info)  # the env (TimeLimit) and env-to-module connectors
     config.env_runners(num_env_runners=runners, **placement.get("env_runners", {}))

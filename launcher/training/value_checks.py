@@ -137,18 +137,33 @@ def _schedule_point(point: Any, rule: Range, refuse: Callable[[str], UserError])
     return [int(step), number]
 
 
+def per_value(value: Any, check_one: Callable[[Any], Any]) -> Any:
+    """`check_one(value)`; Tune's `{grid_search: [...]}` (a sweep) checked value by value
+    and kept a grid."""
+    if isinstance(value, dict) and list(value) == ["grid_search"] and isinstance(value["grid_search"], list):
+        return {"grid_search": [check_one(v) for v in value["grid_search"]]}
+    return check_one(value)
+
+
 def check_model_config(model: Any, where: str) -> None:
+    if isinstance(model, dict) and list(model) == ["grid_search"]:
+        per_value(model, lambda one: check_model_config(one, where))
+        return
     if not isinstance(model, dict):
         raise UserError(f"model_config in {where} must be a mapping, got {model!r}")
     for key, value in model.items():
         if key not in MODEL_CONFIG_FIELDS:
             raise UserError(f"unknown key {key!r} in model_config in {where}"
                             f"{closest(str(key), MODEL_CONFIG_FIELDS)}")
-        if key in LAYER_LISTS and not (
-                isinstance(value, list)
-                and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in value)):
-            raise UserError(f"model_config.{key}={value!r} in {where}: "
-                            "must be a list of layer sizes, e.g. [256, 256]")
+        if key in LAYER_LISTS:
+            per_value(value, lambda one, key=key: _layer_list(key, one, where))
+
+
+def _layer_list(key: str, value: Any, where: str) -> None:
+    if not (isinstance(value, list)
+            and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in value)):
+        raise UserError(f"model_config.{key}={value!r} in {where}: "
+                        "must be a list of layer sizes, e.g. [256, 256]")
 
 
 def check(config: dict[str, Any], where: str) -> dict[str, Any]:
@@ -156,12 +171,14 @@ def check(config: dict[str, Any], where: str) -> dict[str, Any]:
     out = dict(config)
     for key, rule in RANGES.items():
         if key in out:
-            out[key] = _checked(key, out[key], rule, where)
+            out[key] = per_value(out[key], lambda one, key=key, rule=rule: _checked(key, one, rule, where))
     fragment = out.get("rollout_fragment_length")
-    if fragment is not None and fragment != "auto":
-        out["rollout_fragment_length"] = _checked("rollout_fragment_length", fragment, COUNT, where)
-    if "n_step" in out and not isinstance(out["n_step"], (list, tuple)):
-        out["n_step"] = _checked("n_step", out["n_step"], COUNT, where)
+    if fragment is not None:
+        out["rollout_fragment_length"] = per_value(fragment, lambda one: one if one == "auto" else _checked(
+            "rollout_fragment_length", one, COUNT, where))
+    if "n_step" in out:
+        out["n_step"] = per_value(out["n_step"], lambda one: one if isinstance(one, (list, tuple))
+                                  else _checked("n_step", one, COUNT, where))
     if "model_config" in out:
         check_model_config(out["model_config"], where)
     return out

@@ -269,3 +269,47 @@ def test_head_names_the_nodes_that_never_joined(client, prefix, tmp_path):
     assert re.search(r"not every node joined the Ray cluster within \d+ s: rollout: 0 of 1 "
                      r"joined; 1 never started", proc.stdout), proc.stdout
     assert json.loads((job.state_dir / "done.json").read_text())["status"] == 2
+
+
+def sweep_record_of(run_dir: Path) -> dict:
+    return json.loads((run_dir / "sweep.json").read_text())
+
+
+def trial_iterations(run_dir: Path, trial: dict) -> list[int]:
+    trial_dir = run_dir / trial["name"]
+    if not (trial_dir / "progress.csv").is_file():
+        return []
+    return [int(r["training_iteration"]) for r in progress_rows(trial_dir)]
+
+
+def test_sweep_on_containers_stopped_by_ctrl_c_and_resumed(client, prefix, tmp_path):
+    """A 2 x 2 sweep (2 learning rates x 2 seeds) as one `launcher local` job: Ctrl-C in
+    the middle checkpoints the running trials (exit 75); --resume finishes the sweep
+    without running a completed iteration twice."""
+    import signal
+
+    run_dir = tmp_path / "sweep"
+    proc = Lines(launcher_local(prefix, tmp_path, "--nodes", "1", "--cpus-per-node", "2",
+                                "--name", "sweep", "--env", "CartPole-v1", "--stop-iters", "6",
+                                "--grid", "lr=0.001,0.0003", "--seeds", "2"))
+    proc.wait_for("sweep: 4 trials", timeout=60)
+    deadline = time.monotonic() + 300
+    while not any(len(trial_iterations(run_dir, t)) >= 2 for t in sweep_record_of(run_dir)["trials"]):
+        assert proc.proc.poll() is None and time.monotonic() < deadline, proc.text[-4000:]
+        time.sleep(0.5)
+    proc.proc.send_signal(signal.SIGINT)
+    assert proc.finish(timeout=180) == 75, proc.text[-4000:]
+    assert no_containers_left(client, prefix)
+    states = {t["state"] for t in sweep_record_of(run_dir)["trials"]}
+    assert "done" not in states or len(states) > 1, states  # stopped in the middle
+    assert states <= {"done", "interrupted", "pending"}, states
+
+    resumed = Lines(launcher_local(prefix, tmp_path, "--resume", str(run_dir)))
+    assert resumed.finish(timeout=900) == 0, resumed.text[-4000:]
+    record = sweep_record_of(run_dir)
+    assert [t["state"] for t in record["trials"]] == ["done"] * 4, record["trials"]
+    for trial in record["trials"]:  # no gap, no repeat: each completed iteration ran once
+        assert trial_iterations(run_dir, trial) == list(range(1, 7)), trial["name"]
+    assert any(t["resumed_from"] for t in record["trials"])
+    assert (run_dir / "reward.png").stat().st_size > 1000
+    assert no_containers_left(client, prefix)

@@ -259,3 +259,30 @@ def test_two_jobs_share_nodes_and_both_finish(cluster):
     finally:
         cluster.exec("scontrol", "delete", "PartitionName=pair", check=False)
     no_ray_left(cluster)
+
+
+# --- 6: a sweep as one job, requeued in the middle ------------------------------------------
+def test_sweep_job_requeued_in_the_middle_finishes_every_trial(cluster):
+    """A 2 x 2 sweep (2 learning rates x 2 seeds) as one Slurm job whose time limit
+    comes in the middle: every running trial checkpoints, the job requeues, and the
+    sweep goes on with finished trials kept and the others continued."""
+    job, run_dir = submit(cluster, "--nodes", "1", "--gpus", "0", "--time", "3",
+                          "--checkpoint-before", "100", "--stop-time", "45",
+                          "--grid", "lr=0.001,0.0003", "--seeds", "2")
+    info = wait_ended(cluster, job, 900)
+    log = read_log(cluster, job)
+    assert info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0", log[-4000:]
+    assert int(info.get("Restarts", "0")) >= 1, info
+    assert "USR1 received" in log and "requeueing job" in log, log[-4000:]
+    record = json.loads((run_dir / "sweep.json").read_text())
+    assert [t["state"] for t in record["trials"]] == ["done"] * 4, record["trials"]
+    assert {(t["config"]["lr"], t["seed"]) for t in record["trials"]} == {
+        (0.001, 0), (0.001, 1), (0.0003, 0), (0.0003, 1)}
+    assert any(t["resumed_from"] for t in record["trials"]), record["trials"]
+    for trial in record["trials"]:
+        iterations = [int(r["training_iteration"]) for r in progress(run_dir / trial["name"])]
+        assert iterations and iterations == list(range(1, len(iterations) + 1)), (trial["name"], iterations)
+    shown = cluster.launcher("results", str(run_dir), "--json")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert sorted(c["done"] for c in json.loads(shown.stdout)["configurations"]) == [2, 2]
+    no_ray_left(cluster)

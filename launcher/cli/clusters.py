@@ -29,8 +29,12 @@ def local(
     stop_reward: opt.StopReward = None, stop_time: opt.StopTime = None,
     num_env_runners: opt.NumEnvRunners = None,
     output: opt.Output = None, name: opt.Name = None, checkpoint_every: opt.CheckpointEvery = None,
+    seeds: opt.Seeds = None, grid: opt.Grid = None, sample: opt.Sample = None,
+    trials: opt.Trials = None, max_concurrent: opt.MaxConcurrent = None,
+    retry_failed: opt.RetryFailed = False,
     resume: Annotated[Path | None, typer.Option(
-        "--resume", help="Continue RUN_DIR (same topology) from its last checkpoint.",
+        "--resume", metavar="RUN_DIR", help="Continue RUN_DIR (same topology; or a sweep's "
+                                            "directory) from its last checkpoints.",
         rich_help_panel=opt.OUTPUT)] = None,
     nodes: Annotated[int, typer.Option(
         "--nodes", help="Rollout containers (env runners).", rich_help_panel=opt.PLACEMENT)] = 2,
@@ -68,22 +72,25 @@ def local(
     from launcher.cluster.local import LocalOptions, run_local
     from launcher.training.options import cluster_defaults, merge_training_options
     from launcher.training.resume import overrides_for_resume
-    from launcher.training.settings import TrainSettings
+    from launcher.training.sweep_start import SweepFlags, check_resume_flags, job_settings
 
+    flags = SweepFlags(seed, seeds, grid, sample, trials, max_concurrent)
     training = merge_training_options(
         algo=algo, env=env, framework=framework, config_file=config_file, sets=sets,
-        env_config=env_config, code=code, seed=seed, stop_iters=stop_iters, stop_timesteps=stop_timesteps,
-        stop_reward=stop_reward, stop_time=stop_time, num_env_runners=num_env_runners,
-        output=output, name=name, checkpoint_every=checkpoint_every)
+        env_config=env_config, code=code, seed=flags.single_seed(), stop_iters=stop_iters,
+        stop_timesteps=stop_timesteps, stop_reward=stop_reward, stop_time=stop_time,
+        num_env_runners=num_env_runners, output=output, name=name, checkpoint_every=checkpoint_every)
     opts = LocalOptions(nodes=nodes, gpus=gpus, cpus_per_node=cpus_per_node, memory=memory,
                         shm_size=shm_size, image=image, keep=keep, prefix=prefix,
                         ready_timeout_s=ready_timeout)
+    check_resume_flags(resume, flags, retry_failed)
     if resume is not None:
         overrides = overrides_for_resume(training)
-        status = run_local(None, opts, resume=resume, resume_overrides=overrides or None)
+        status = run_local(None, opts, resume=resume, resume_overrides=overrides or None,
+                           retry_failed=retry_failed)
     else:
-        settings = TrainSettings.from_dict(cluster_defaults(training), where="the training options")
-        status = run_local(settings, opts)
+        settings, plan = job_settings(cluster_defaults(training), flags, say=typer.echo)
+        status = run_local(settings, opts, sweep=plan)
     raise typer.Exit(status)
 
 
@@ -97,8 +104,12 @@ def job_command(
     stop_reward: opt.StopReward = None, stop_time: opt.StopTime = None,
     num_env_runners: opt.NumEnvRunners = None,
     output: opt.Output = None, name: opt.Name = None, checkpoint_every: opt.CheckpointEvery = None,
+    seeds: opt.Seeds = None, grid: opt.Grid = None, sample: opt.Sample = None,
+    trials: opt.Trials = None, max_concurrent: opt.MaxConcurrent = None,
+    retry_failed: opt.RetryFailed = False,
     resume: Annotated[Path | None, typer.Option(
-        "--resume", help="Submit RUN_DIR again; it continues from its last checkpoint.",
+        "--resume", metavar="RUN_DIR", help="Submit RUN_DIR (or a sweep's directory) again; it "
+                                            "continues from its last checkpoints.",
         rich_help_panel=opt.OUTPUT)] = None,
     nodes: Annotated[int | None, typer.Option(
         "--nodes", "-N", help="Rollout nodes (with --gpus > 0); with --gpus 0: all nodes, the "
@@ -186,16 +197,24 @@ def job_command(
     from launcher.cluster import slurm as slurm_jobs
     from launcher.training.options import cluster_defaults, merge_training_options
     from launcher.training.resume import overrides_for_resume
+    from launcher.training.sweep_start import SweepFlags, check_resume_flags, plan_sweep
 
+    sweep_flags = SweepFlags(seed, seeds, grid, sample, trials, max_concurrent)
     training = merge_training_options(
         algo=algo, env=env, framework=framework, config_file=config_file, sets=sets,
-        env_config=env_config, code=code, seed=seed, stop_iters=stop_iters, stop_timesteps=stop_timesteps,
-        stop_reward=stop_reward, stop_time=stop_time, num_env_runners=num_env_runners,
-        output=output, name=name, checkpoint_every=checkpoint_every)
+        env_config=env_config, code=code, seed=sweep_flags.single_seed(), stop_iters=stop_iters,
+        stop_timesteps=stop_timesteps, stop_reward=stop_reward, stop_time=stop_time,
+        num_env_runners=num_env_runners, output=output, name=name, checkpoint_every=checkpoint_every)
     rendering = ctx.info_name == "render"
     if rendering and dry_run:
         raise UserError("`launcher render` never submits; --dry-run belongs to `launcher submit`")
-    training = overrides_for_resume(training) if resume is not None else cluster_defaults(training)
+    check_resume_flags(resume, sweep_flags, retry_failed)
+    sweep = None
+    if resume is not None:
+        training = overrides_for_resume(training)
+    else:
+        base, sweep = plan_sweep(cluster_defaults(training), sweep_flags, say=typer.echo)
+        training = sweep.trials[0].settings if sweep is not None else base
     flags = {
         "nodes": nodes, "gpus": gpus, "cpus_per_node": cpus_per_node, "time": time_limit,
         "partition": partition, "account": account, "qos": qos,
@@ -207,7 +226,8 @@ def job_command(
         "learner_image": learner_image, "runtime": runtime, "job_name": job_name,
         "checkpoint_before": checkpoint_before, "learner_on_cpu": learner_on_cpu,
     }
-    job = slurm_jobs.plan(training, flags, site, resume=resume, write=not rendering)
+    job = slurm_jobs.plan(training, flags, site, resume=resume, write=not rendering, sweep=sweep,
+                          retry_failed=retry_failed)
     if rendering:
         typer.echo(job.script, nl=False)
         return

@@ -55,6 +55,8 @@ def prepare(
     stop_reward: opt.StopReward = None, stop_time: opt.StopTime = None,
     num_env_runners: opt.NumEnvRunners = None,
     output: opt.Output = None, name: opt.Name = None, checkpoint_every: opt.CheckpointEvery = None,
+    seeds: opt.Seeds = None, grid: opt.Grid = None, sample: opt.Sample = None,
+    trials: opt.Trials = None, max_concurrent: opt.MaxConcurrent = None,
     nodes: Annotated[int, typer.Option(
         "--nodes", help="Rollout nodes (0: the head runs the env runners).",
         rich_help_panel=opt.PLACEMENT)] = 0,
@@ -75,14 +77,15 @@ def prepare(
     `launcher node`, and print its path. For nodes started by hand, e.g. one `docker run`."""
     from launcher.cluster.jobdir import prepare_job
     from launcher.training.options import cluster_defaults, merge_training_options
-    from launcher.training.settings import TrainSettings
+    from launcher.training.sweep_start import SweepFlags, job_settings
 
+    flags = SweepFlags(seed, seeds, grid, sample, trials, max_concurrent)
     training = merge_training_options(
         algo=algo, env=env, framework=framework, config_file=config_file, sets=sets,
-        env_config=env_config, code=code, seed=seed, stop_iters=stop_iters, stop_timesteps=stop_timesteps,
-        stop_reward=stop_reward, stop_time=stop_time, num_env_runners=num_env_runners,
-        output=output, name=name, checkpoint_every=checkpoint_every)
-    settings = TrainSettings.from_dict(cluster_defaults(training), where="the training options")
+        env_config=env_config, code=code, seed=flags.single_seed(), stop_iters=stop_iters,
+        stop_timesteps=stop_timesteps, stop_reward=stop_reward, stop_time=stop_time,
+        num_env_runners=num_env_runners, output=output, name=name, checkpoint_every=checkpoint_every)
+    settings, plan = job_settings(cluster_defaults(training), flags)
     job = prepare_job(settings, rollout_nodes=nodes, learner_gpus=gpus, cpus_per_node=cpus_per_node,
-                      job_name=job_name, ready_timeout_s=ready_timeout)
+                      job_name=job_name, ready_timeout_s=ready_timeout, sweep=plan)
     typer.echo(str(job.path))

@@ -202,6 +202,7 @@ def prepare_job(
     job_id: str | None = None,
     run_dir: str | Path | None = None,
     ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S,
+    sweep=None,
 ) -> JobDir:
     """Validate, reserve the run dir, write spec.yaml, cluster.yaml and the token.
 
@@ -213,6 +214,9 @@ def prepare_job(
     cpus_per_node: CPUs of each rollout node (also head/learner unless given);
         None: what each node finds (Slurm allocation, container limit).
     run_dir: default OUTPUT/NAME as for `launcher train`; created exclusively.
+    sweep: a training.sweep_start.SweepPlan (`settings` are its first trial's): every
+        trial checked with the job's placement, the record written into the run dir,
+        whose head then runs the trials (node.py).
     """
     check_shape(rollout_nodes, learner_gpus, {"--cpus-per-node": cpus_per_node,
                 "head CPUs": head_cpus, "learner CPUs": learner_cpus}, ready_timeout_s)
@@ -220,13 +224,22 @@ def prepare_job(
     if learner_gpus and not has_learner:
         raise UserError("GPUs for the learner need a learner node")
     head_cpus = head_cpus or cpus_per_node
-    place_settings(settings, has_learner, learner_gpus)
+    placement = place_settings(settings, has_learner, learner_gpus)
+    if sweep is not None:
+        from launcher.training.sweep_record import check_trials
+
+        check_trials(sweep.trials, placement=placement)
     run_dir = reserve_run_dir(settings) if run_dir is None else reserve(Path(run_dir).expanduser())
     run_dir = run_dir.resolve()
     choose_seed(settings)
     begin_record(run_dir, settings)  # the user's command and env, before the snapshot
+    original_env = settings.env
     try:
         settings.env, settings.code = ship_code(settings.env, run_dir, settings.code)
+        if sweep is not None:
+            from launcher.training.sweep_record import follow_snapshot
+
+            follow_snapshot(sweep.trials, original_env, settings.env, settings.code)
     except UserError:
         shutil.rmtree(run_dir, ignore_errors=True)  # reserved above, nothing else in it yet
         raise
@@ -242,6 +255,8 @@ def prepare_job(
     settings.write_spec(run_dir)
     write_atomic(job.cluster_path, yaml.safe_dump(cluster.to_dict(), sort_keys=False))
     write_token(job.token_path)
+    if sweep is not None:
+        sweep.write(run_dir)
     return job
 
 

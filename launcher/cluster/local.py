@@ -94,16 +94,19 @@ def check_machine(opts: LocalOptions) -> Machine:
 
 
 # --- the command -------------------------------------------------------------------------
-def resumed_job(run_dir: Path, overrides: dict | None) -> JobDir:
+def resumed_job(run_dir: Path, overrides: dict | None, retry_failed: bool = False) -> JobDir:
     """The run dir being resumed (checked by check_resumable), its topology from
-    cluster.yaml, the options given again written into its spec, and a clean rendezvous:
-    the previous head and nodes are gone."""
+    cluster.yaml, the options given again written into its spec (a sweep's: into its
+    unfinished trials), and a clean rendezvous: the previous head and nodes are gone."""
     import shutil
 
     from launcher.training.resume import resumed_settings
+    from launcher.training.sweep_record import is_sweep_dir, update_for_resume
 
     job = load_job(run_dir)
-    if overrides:
+    if is_sweep_dir(run_dir):
+        update_for_resume(run_dir, overrides or {}, retry_failed)
+    elif overrides:
         resumed_settings(run_dir, overrides).write_spec(run_dir)
         job = load_job(run_dir)
     paths = RunPaths(job.path)
@@ -114,10 +117,11 @@ def resumed_job(run_dir: Path, overrides: dict | None) -> JobDir:
 
 
 def job_for_run(settings: TrainSettings | None, opts: LocalOptions, resume: Path | None,
-                resume_overrides: dict | None, learner_on_cpu: bool) -> JobDir:
-    """A fresh job dir for `settings`, or the one being resumed."""
+                resume_overrides: dict | None, learner_on_cpu: bool, sweep=None,
+                retry_failed: bool = False) -> JobDir:
+    """A fresh job dir for `settings` (and `sweep`, its trials), or the one being resumed."""
     if resume is not None:
-        return resumed_job(resume, resume_overrides)
+        return resumed_job(resume, resume_overrides, retry_failed)
     assert settings is not None
     has_learner = opts.gpus > 0
     cpus = opts.cpus_per_node or default_cpus_per_node(opts.nodes, has_learner)
@@ -125,24 +129,29 @@ def job_for_run(settings: TrainSettings | None, opts: LocalOptions, resume: Path
     return prepare_job(
         settings, rollout_nodes=opts.nodes, learner_gpus=0 if learner_on_cpu else opts.gpus,
         learner=has_learner, cpus_per_node=cpus, head_cpus=head_cpus, learner_cpus=1,
-        ready_timeout_s=opts.ready_timeout_s,
+        ready_timeout_s=opts.ready_timeout_s, sweep=sweep,
     )
 
 
 def run_local(settings: TrainSettings | None, opts: LocalOptions, *, resume: Path | None = None,
-              resume_overrides: dict | None = None, say=print) -> int:
-    """Run a job as containers; return the head's exit status."""
+              resume_overrides: dict | None = None, sweep=None, retry_failed: bool = False,
+              say=print) -> int:
+    """Run a job as containers (`sweep`: a SweepPlan whose first trial is `settings`);
+    return the head's exit status."""
     import logging
 
     from launcher.training.resume import check_resumable
+    from launcher.training.sweep_record import check_sweep_resumable, is_sweep_dir
 
     check_options(opts)
     if resume is not None:  # before the engine: a wrong directory needs no Docker to say so
-        resume = check_resumable(resume, cluster=True)
+        resume = (check_sweep_resumable(resume, retry_failed) if is_sweep_dir(resume)
+                  else check_resumable(resume, cluster=True))
     # RLlib announces at import time, once per framework probe, that it skips TensorFlow.
     logging.getLogger("ray.rllib.utils.framework").setLevel(logging.ERROR)
     machine = check_machine(opts)
-    job = job_for_run(settings, opts, resume, resume_overrides, machine.learner_on_cpu)
+    job = job_for_run(settings, opts, resume, resume_overrides, machine.learner_on_cpu, sweep,
+                      retry_failed)
     if opts.gpus and machine.learner_on_cpu and resume is None:
         say(f"note: this host has {machine.gpus_found} NVIDIA GPU(s); the learner container "
             f"runs on CPU, placed by the {LEARNER_RESOURCE} resource as on Slurm")

@@ -45,9 +45,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from launcher.cluster.head_training import train_on_head
 from launcher.cluster.host import local_ip_towards, node_resources, own_ip
 from launcher.cluster.jobdir import JobDir, load_job
-from launcher.cluster.placement import PlacementReporter
 from launcher.cluster.ports import block_base, busy_ports, choose_head_ports
 from launcher.cluster.rayproc import NodeRay, RayStartFailed, ray_env, ray_start_args
 from launcher.cluster.rendezvous import (
@@ -79,7 +79,7 @@ from launcher.contract import (
     RunPaths,
 )
 from launcher.errors import UserError, first_line
-from launcher.training.signals import BUILDING, CLOSING, Stopped, StopRequests
+from launcher.training.signals import CLOSING, Stopped, StopRequests
 
 POLL_S = 0.2
 PROBE_EVERY_S = 1.0  # how often a joined worker checks that the head's GCS port answers
@@ -283,30 +283,6 @@ def poll_joined(node: Node, want: dict[str, int], session: str,
             raise UserError(missing_message(job, joined, registrations(job, session), waited))
         if node.stops.wait(POLL_S):
             return None
-
-
-def train_on_head(node: Node, address: str) -> int:
-    from launcher.results.plots import write_reward_plot
-    from launcher.training.loop import train
-
-    job, log = node.job, node.log
-    settings = job.settings
-    settings.address = address
-    log(f"training {settings.algo} on {settings.env} -> {job.path}")
-    node.stops.phase = BUILDING  # a SIGTERM / SIGINT now stops the node at once
-    if node.stops.requeue:
-        log(f"SIGUSR1 (time limit near) before training began; exit {EXIT_INTERRUPTED} "
-            "so the job is requeued")
-        return EXIT_INTERRUPTED
-    summary = train(settings, run_dir=job.path, reporter=PlacementReporter(job, log),
-                    placement=job.placement, stops=node.stops)
-    write_reward_plot(job.path)
-    if summary.interrupted:
-        log(f"interrupted ({summary.stopped_because}); checkpoint {summary.checkpoint}; "
-            f"exit {EXIT_INTERRUPTED} (resumable)")
-        return EXIT_INTERRUPTED
-    log(f"training finished: {summary.stopped_because}")
-    return EXIT_OK
 
 
 # --- workers -----------------------------------------------------------------------------

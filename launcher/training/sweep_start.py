@@ -84,6 +84,16 @@ def plan_sweep(training: dict[str, Any], flags: SweepFlags,
     return base, SweepPlan(base, space, trials)
 
 
+def job_settings(training: dict[str, Any], flags: SweepFlags, say=None):
+    """A cluster job's TrainSettings: its one run's, or its sweep's first trial's; and
+    the sweep's plan (None: one run)."""
+    from launcher.training.settings import TrainSettings
+
+    base, plan = plan_sweep(training, flags, say)
+    first = plan.trials[0].settings if plan is not None else base
+    return TrainSettings.from_dict(first, where="the training options"), plan
+
+
 def describe(space: SearchSpace) -> str:
     parts = [f"{key} in {values}" for key, values in space.grid.items()]
     parts += [f"{key} ~ {dist}" for key, dist in space.sample.items()]

@@ -136,18 +136,24 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
     from launcher.cluster import jobdir
     from launcher.training.rundir import run_dir_name
     from launcher.training.settings import TrainSettings
+    from launcher.training.sweep_record import check_trials
+    from launcher.training.sweep_start import SweepPlan
 
     action = request.get("action")
     if action == "load":
         return {"run_dir": str(jobdir.load_job(request["run_dir"]).path)}
     settings = TrainSettings.from_dict(request["settings"], where="the training options")
     shape = request["shape"]
+    sweep = SweepPlan.from_dict(request["sweep"]) if request.get("sweep") else None
     if action == "prepare":
         job = jobdir.prepare_job(settings, **shape, cpus_per_node=request.get("cpus_per_node"),
-                                 job_name=request.get("job_name"))
+                                 job_name=request.get("job_name"), sweep=sweep)
         return {"run_dir": str(job.path)}
     if action == "check":
-        jobdir.place_settings(settings, bool(request.get("hetjob")), shape.get("learner_gpus", 0))
+        placement = jobdir.place_settings(settings, bool(request.get("hetjob")),
+                                          shape.get("learner_gpus", 0))
+        if sweep is not None:
+            check_trials(sweep.trials, placement=placement)
         return {"run_dir": str(Path(settings.output) / run_dir_name(settings))}
     raise UserError(f"unknown request {action!r} (the image's launcher is another version?)")
 

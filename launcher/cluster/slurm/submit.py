@@ -50,7 +50,8 @@ def default_job_name(run_dir: Path) -> str:
 
 
 def plan(data: dict[str, Any], flags: dict[str, Any], site_path: str | Path | None, *,
-         resume: str | Path | None = None, write: bool = True) -> PlannedJob:
+         resume: str | Path | None = None, write: bool = True, sweep=None,
+         retry_failed: bool = False) -> PlannedJob:
     """Validate everything, prepare the run dir (when `write`), render the script.
 
     New job: `data` is a TrainSettings dict (`launcher train` options); jobdir.prepare_job
@@ -62,6 +63,10 @@ def plan(data: dict[str, Any], flags: dict[str, Any], site_path: str | Path | No
     --dry-run) and holds no checkpoint is submitted again by `--resume` too, and starts
     from the beginning: that is how a failed submission is retried.
 
+    `sweep`: a training.sweep_start.SweepPlan whose first trial is `data`; the job's head
+    runs its trials. A resumed sweep continues its unfinished trials (and, with
+    `retry_failed`, its failed ones).
+
     `write` (submit, not render): sbatch must exist on this machine, checked before
     anything is written. Nothing is submitted here.
     """
@@ -69,9 +74,9 @@ def plan(data: dict[str, Any], flags: dict[str, Any], site_path: str | Path | No
         require_sbatch()
     spec = None
     if resume is not None:
-        run_dir, options, spec = plan_resume(resume, data, flags, site_path, write)
+        run_dir, options, spec = plan_resume(resume, data, flags, site_path, write, retry_failed)
     else:
-        run_dir, options = plan_new(data, flags, site_path, write)
+        run_dir, options = plan_new(data, flags, site_path, write, sweep)
     script = render(options, run_dir)
     paths = RunPaths(run_dir)
     if write:
@@ -86,7 +91,7 @@ def plan(data: dict[str, Any], flags: dict[str, Any], site_path: str | Path | No
 
 
 def plan_new(data: dict[str, Any], flags: dict[str, Any], site_path: str | Path | None,
-             write: bool) -> tuple[Path, JobOptions]:
+             write: bool, sweep=None) -> tuple[Path, JobOptions]:
     """A new job's options and run dir (prepared when `write`): the checks that need the
     training stack run here or in the job's image (inimage.py)."""
     from launcher.training.settings import TrainSettings
@@ -107,33 +112,41 @@ def plan_new(data: dict[str, Any], flags: dict[str, Any], site_path: str | Path 
     if inimage.runs_in_image(options):
         request = inimage.request_for("prepare" if write else "check", settings, options.shape(),
                                       cpus_per_node=options.cpus_per_node, job_name=job_name,
-                                      hetjob=options.hetjob)
+                                      hetjob=options.hetjob,
+                                      sweep=sweep.to_dict() if sweep is not None else None)
         run_dir = Path(inimage.run_in_image(options, request)["run_dir"])
     else:
-        run_dir = prepare_here(settings, options, job_name, write)
+        run_dir = prepare_here(settings, options, job_name, write, sweep)
     if job_name is None:
         options.job_name = default_job_name(run_dir)
     return run_dir, options
 
 
-def prepare_here(settings, options: JobOptions, job_name: str | None, write: bool) -> Path:
+def prepare_here(settings, options: JobOptions, job_name: str | None, write: bool,
+                 sweep=None) -> Path:
     """The run dir prepared (or, not `write`, only checked) with this machine's stack."""
     from launcher.cluster import jobdir
     from launcher.training.rundir import run_dir_name
+    from launcher.training.sweep_record import check_trials
 
     if write:
         return jobdir.prepare_job(settings, **options.shape(), cpus_per_node=options.cpus_per_node,
-                                  job_name=job_name).path
-    jobdir.place_settings(settings, options.hetjob, options.shape()["learner_gpus"])
+                                  job_name=job_name, sweep=sweep).path
+    placement = jobdir.place_settings(settings, options.hetjob, options.shape()["learner_gpus"])
+    if sweep is not None:
+        check_trials(sweep.trials, placement=placement)
     return Path(settings.output).expanduser().resolve() / run_dir_name(settings)
 
 
 def plan_resume(resume: str | Path, data: dict[str, Any], flags: dict[str, Any],
-                site_path: str | Path | None, write: bool) -> tuple[Path, JobOptions, Any]:
+                site_path: str | Path | None, write: bool,
+                retry_failed: bool = False) -> tuple[Path, JobOptions, Any]:
     """A submitted run dir's options, flags applied, and its spec when `data` changes
-    it (None otherwise): refused while its job runs, or when it would start over."""
+    it (None otherwise): refused while its job runs, or when it would start over. A
+    sweep's record takes `data` (with `write`) for its unfinished trials instead."""
     from launcher.training.checkpoints import checkpoints
     from launcher.training.resume import resumed_settings
+    from launcher.training.sweep_record import check_sweep_resumable, is_sweep_dir
 
     run_dir = loaded_run_dir(resume, flags)
     saved = load_options(run_dir)
@@ -147,13 +160,22 @@ def plan_resume(resume: str | Path, data: dict[str, Any], flags: dict[str, Any],
     options = job_options_over(saved, flags)
     check_sif_paths(options, write)
     check_image_labels(options)
-    if recorded_job_ids(run_dir) and not checkpoints(run_dir):
+    sweep = is_sweep_dir(run_dir)
+    if sweep:
+        check_sweep_resumable(run_dir, retry_failed)
+    elif recorded_job_ids(run_dir) and not checkpoints(run_dir):
         raise UserError(f"{run_dir} holds no checkpoint yet: it would start over. "
                         "Submit a new job instead (or wait for its first checkpoint)")
     active = active_job(run_dir)
     if active:
         raise UserError(f"job {active} of {run_dir} is still queued or running; "
                         f"cancel it first (launcher cancel {active})")
+    if sweep:
+        if write:
+            from launcher.training.sweep_record import update_for_resume
+
+            update_for_resume(run_dir, data, retry_failed)
+        return run_dir, options, None
     changes = data.get("stop") or any(key in data for key in RESUME_SPEC_KEYS[1:])
     spec = resumed_settings(run_dir, data) if changes else None
     return run_dir, options, spec

@@ -24,10 +24,10 @@ COMMAND_PANELS = {
 TRAINING_PANELS = [options.TRAINING, options.STOP_CRITERIA, options.RESOURCES, options.OUTPUT]
 OPTION_PANELS = {
     "train": TRAINING_PANELS,
-    "local": TRAINING_PANELS + [options.PLACEMENT, options.CONTAINERS],
-    "submit": TRAINING_PANELS + [options.PLACEMENT, options.SLURM, options.SLURM_PER_COMPONENT,
-                                 options.RUNTIME],
-    "prepare": TRAINING_PANELS + [options.PLACEMENT],
+    "local": TRAINING_PANELS + [options.SWEEP, options.PLACEMENT, options.CONTAINERS],
+    "submit": TRAINING_PANELS + [options.SWEEP, options.PLACEMENT, options.SLURM,
+                                 options.SLURM_PER_COMPONENT, options.RUNTIME],
+    "prepare": TRAINING_PANELS + [options.SWEEP, options.PLACEMENT],
 }
 HEAVY = ("ray", "torch", "matplotlib", "gymnasium", "tensorboard", "tensorboardX", "numpy")
 

@@ -5,7 +5,7 @@ Both sides train the same thing: PPO with the launcher's CartPole-v1 preset, see
 invocation of this script:
   * one after another: `launcher train --seed S --stop-iters I`, N subprocesses in turn
     (what a user without sweeps runs);
-  * as one sweep: one subprocess that plans the N seeds as a sweep and runs them
+  * as one sweep: `launcher train --seeds N --stop-iters I`, its trials run
     concurrently on one embedded Ray (training/trials.py), sized to this machine.
 Each side is timed from its first process start to its last process end. Prints both,
 the ratio (one after another / sweep: above 1, the sweep is faster) and the machine's
@@ -22,7 +22,6 @@ Usage: python bench/sweep.py [--seeds 4] [--iters 10] [--timeout 1200]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -49,23 +48,8 @@ def one_after_another(seeds: int, iters: int, out: Path, timeout: float, env: di
 
 
 def as_sweep(seeds: int, iters: int, out: Path, timeout: float) -> float:
-    options = {"seeds": seeds, "iters": iters, "output": str(out / "sweep")}
-    return run([sys.executable, __file__, "--child", json.dumps(options)], timeout)
-
-
-def child(options: dict) -> int:
-    """The sweep side, in its own process: plan, check and run it as the commands do."""
-    from launcher.training.options import merge_training_options
-    from launcher.training.sweep import search_space
-    from launcher.training.sweep_record import check_trials, expand, new_sweep
-    from launcher.training.trials import run_sweep
-
-    training = merge_training_options(env="CartPole-v1", stop_iters=options["iters"],
-                                      output=Path(options["output"]))
-    base, space = search_space(training, seeds=options["seeds"])
-    trials = expand(base, space)
-    check_trials(trials)
-    return run_sweep(new_sweep(base, space, trials).path).exit_status
+    return run([*LAUNCHER, "train", "--env", "CartPole-v1", "--seeds", str(seeds), "--stop-iters",
+                str(iters), "-o", str(out), "--name", "sweep"], timeout)
 
 
 def main() -> None:
@@ -73,10 +57,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=1200)
-    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        sys.exit(child(json.loads(args.child)))
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
         out = Path(tmp)

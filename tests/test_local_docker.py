@@ -275,6 +275,11 @@ def sweep_record_of(run_dir: Path) -> dict:
     return json.loads((run_dir / "sweep.json").read_text())
 
 
+def some_trial_reached(run_dir: Path, iterations: int) -> bool:
+    return (run_dir / "sweep.json").is_file() and any(
+        len(trial_iterations(run_dir, t)) >= iterations for t in sweep_record_of(run_dir)["trials"])
+
+
 def trial_iterations(run_dir: Path, trial: dict) -> list[int]:
     trial_dir = run_dir / trial["name"]
     if not (trial_dir / "progress.csv").is_file():
@@ -294,7 +299,7 @@ def test_sweep_on_containers_stopped_by_ctrl_c_and_resumed(client, prefix, tmp_p
                                 "--grid", "lr=0.001,0.0003", "--seeds", "2"))
     proc.wait_for("sweep: 4 trials", timeout=60)
     deadline = time.monotonic() + 300
-    while not any(len(trial_iterations(run_dir, t)) >= 2 for t in sweep_record_of(run_dir)["trials"]):
+    while not some_trial_reached(run_dir, 2):
         assert proc.proc.poll() is None and time.monotonic() < deadline, proc.text[-4000:]
         time.sleep(0.5)
     proc.proc.send_signal(signal.SIGINT)

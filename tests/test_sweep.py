@@ -332,3 +332,47 @@ def test_results_and_plot_of_a_sweep_through_the_commands(capsys, tmp_path):
     assert code == 0 and "ranked by mean best return" in out, err
     code, _, err = call_cli(capsys, "plot", str(sweep_dir), "-o", str(tmp_path / "s.txt"))
     assert_one_line_error(code, err, "not an image format")
+
+
+# --- early stopping ---------------------------------------------------------------------
+def test_early_stop_rules_from_the_flag_and_the_file():
+    from launcher.training import early_stop
+
+    assert early_stop.parse_flag("asha") == {"method": "asha", "grace_iters": 4, "reduction": 3}
+    assert early_stop.parse_flag("asha:5:2") == {"method": "asha", "grace_iters": 5, "reduction": 2}
+    _, space = search_space({**BASE, "sweep": {"grid": {"lr": [0.1, 0.2]},
+                                               "early_stop": {"method": "asha", "grace_iters": 2}}})
+    assert space.early_stop == {"method": "asha", "grace_iters": 2, "reduction": 3}
+    assert sweep.SearchSpace.from_dict(space.to_dict()).early_stop == space.early_stop
+    for text, fragment in (("hyperband", "one of asha"), ("asha:0", "grace_iters"),
+                           ("asha:4:1", "reduction"), ("asha:x", "asha:GRACE")):
+        with pytest.raises(UserError, match=fragment):
+            search_space(BASE, grid=["lr=0.1,0.2"], early_stopping=text)
+    with pytest.raises(UserError, match="compares configurations"):
+        search_space(BASE, seeds=3, early_stopping="asha")
+
+
+def test_asha_keeps_the_best_fraction_at_each_rung():
+    from launcher.training.early_stop import Asha
+
+    asha = Asha(grace=2, reduction=2)
+    assert asha.levels_up_to(9) == [2, 4, 8]
+    assert asha.report("a", {1: 5.0, 2: 10.0}) is None  # alone at rung 2: goes on
+    assert asha.report("b", {1: 1.0}) is None  # no rung completed yet
+    reason = asha.report("b", {1: 1.0, 2: 3.0})
+    assert reason and "iteration 2" in reason and "1/2" in reason
+    assert asha.report("c", {2: 20.0}) is None  # the best so far
+    assert asha.report("d", {2: None}) is None  # no episode finished: recorded nowhere
+    assert asha.rungs == {2: {"a": 10.0, "b": 3.0, "c": 20.0}}
+    assert asha.report("a", {2: 10.0, 3: 11.0, 4: 2.0}) is None  # alone at rung 4
+    assert "a" in asha.rungs[4] and asha.report("a", {4: 2.0}) is None  # reported once
+
+
+def test_a_trial_stopped_early_has_ended_for_resume_and_results(tmp_path):
+    record = a_finished_sweep(tmp_path)
+    record.trials[-1].state = sweep_record.STOPPED_EARLY
+    record.save()
+    stats = {s.label: s for s in sweep_stats.sweep_stats(record.path)}
+    assert stats["lr=0.2"].stopped_early == 1 and stats["lr=0.2"].failed == 0  # was the failed one
+    with pytest.raises(UserError, match="nothing to resume"):
+        sweep_record.check_sweep_resumable(record.path, retry_failed=True)

@@ -190,3 +190,47 @@ def test_an_rllib_experiment_file_with_grid_search_trains_as_a_sweep(tmp_path):
     assert all(t.state == sweep_record.DONE and t.iterations == 2 for t in record.trials)
     first = record.trial_dir(record.trials[0])
     assert "train_batch_size_per_learner: 256" in (first / "spec.yaml").read_text()
+
+
+SCALED_ENV = textwrap.dedent("""
+    import gymnasium as gym
+
+    class ScaledCartPole(gym.Wrapper):
+        def __init__(self, config=None):
+            super().__init__(gym.make("CartPole-v1"))
+            self.scale = (config or {}).get("scale", 1.0)
+
+        def step(self, action):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            return obs, reward * self.scale, terminated, truncated, info
+""")
+
+
+def test_early_stopping_ends_the_bad_configuration_at_its_first_rung(tmp_path):
+    """ASHA with grace 1 and reduction 2, one trial at a time: the good configuration runs
+    to its end and sets the rung; the one whose env pays nothing is stopped after
+    iteration 1, keeps its checkpoint, and is not continued by --resume."""
+    (tmp_path / "scaled.py").write_text(SCALED_ENV)
+    code, out = finish(start_driver(
+        tmp_path, "--env", "scaled.py:ScaledCartPole", "--stop-iters", "3", *SMALL_PPO,
+        "--output", "out", "--seed", "1", "--grid", "env_config.scale=1,0", "--max-concurrent", "1",
+        "--early-stop", "asha:1:2"))
+    assert code == 0, out
+    sweep_dir = only_sweep(tmp_path / "out")
+    record = sweep_record.read_sweep(sweep_dir)
+    good, bad = record.trials
+    assert good.state == sweep_record.DONE and good.iterations == 3
+    assert bad.state == sweep_record.STOPPED_EARLY, (bad.state, out)
+    # Decided at iteration 1; the stop reaches the trial at its next iteration's end at most.
+    assert bad.iterations < 3 and bad.stopped_because.startswith("stopped early at iteration 1")
+    assert list((record.trial_dir(bad) / "checkpoints").glob("checkpoint_*"))
+    assert record.rungs["1"] == {good.name: pytest.approx(good_first_return(record, good)), bad.name: 0.0}
+    shown = launcher_cli(tmp_path, "results", str(sweep_dir), "--json")
+    by_scale = {c["config"]["env_config.scale"]: c for c in json.loads(shown.stdout)["configurations"]}
+    assert by_scale[0]["stopped_early"] == 1 and by_scale[0]["done"] == 0
+    again = launcher_cli(tmp_path, "train", "--resume", str(sweep_dir))
+    assert again.returncode == 2 and "nothing to resume" in again.stderr
+
+
+def good_first_return(record, trial) -> float:
+    return float(progress_rows(record.trial_dir(trial))[0]["env_runners/episode_return_mean"])

@@ -78,6 +78,10 @@ Trials = Annotated[int | None, typer.Option(
 MaxConcurrent = Annotated[int | None, typer.Option(
     "--max-concurrent", metavar="N",
     help="Trials at once at most (default: as many as the CPUs fit).", rich_help_panel=SWEEP)]
+EarlyStop = Annotated[str | None, typer.Option(
+    "--early-stop", metavar="asha[:GRACE[:REDUCTION]]",
+    help="Stop bad trials early (ASHA): at GRACE, GRACE*REDUCTION, ... iterations only the "
+         "best 1/REDUCTION go on (default 4 and 3).", rich_help_panel=SWEEP)]
 RetryFailed = Annotated[bool, typer.Option(
     "--retry-failed", help="With --resume SWEEP_DIR: run the failed trials again too.",
     rich_help_panel=SWEEP)]

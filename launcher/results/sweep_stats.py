@@ -25,7 +25,7 @@ from rich.table import Table
 from launcher.errors import UserError
 from launcher.results.tables import RunCurve, read_run
 from launcher.training.sweep import label
-from launcher.training.sweep_record import DONE, FAILED, read_sweep, short
+from launcher.training.sweep_record import DONE, FAILED, STOPPED_EARLY, read_sweep, short
 
 CONFIDENCE = 0.95
 # Student's t, two-sided 95 %, for 1..30 degrees of freedom (beyond: 1.96 and a little).
@@ -82,6 +82,7 @@ class ConfigStats:
     failed: int
     final: Interval
     best: Interval
+    stopped_early: int = 0
 
     @property
     def label(self) -> str:
@@ -89,7 +90,8 @@ class ConfigStats:
 
     def to_dict(self) -> dict[str, Any]:
         return {"config": {label(k): v for k, v in self.config.items()}, "trials": len(self.trials),
-                "done": len(self.done), "failed": self.failed, "final_return": self.final.to_dict(),
+                "done": len(self.done), "failed": self.failed, "stopped_early": self.stopped_early,
+                "final_return": self.final.to_dict(),
                 "best_return": self.best.to_dict(), "run_dirs": [str(d) for d in self.done]}
 
 
@@ -112,7 +114,8 @@ def sweep_stats(sweep_dir: str | Path, by: str = "final_return") -> list[ConfigS
                 bests.append(max(returns))
         stats.append(ConfigStats(trials[0].config, [t.name for t in trials], done,
                                  sum(1 for t in trials if t.state == FAILED),
-                                 Interval.of(finals), Interval.of(bests)))
+                                 Interval.of(finals), Interval.of(bests),
+                                 sum(1 for t in trials if t.state == STOPPED_EARLY)))
     key = (lambda s: s.final.mean) if by == RANK_BY[0] else (lambda s: s.best.mean)
     stats.sort(key=lambda s: (key(s) is None, -(key(s) or 0.0)))
     return stats
@@ -122,12 +125,12 @@ def stats_table(stats: list[ConfigStats], by: str = "final_return") -> Table:
     """`launcher results SWEEP_DIR`: one row per configuration, best first."""
     table = Table(title=f"ranked by mean {by.replace('_', ' ')}; CI: Student's t over seeds")
     for column in ("rank", "seeds done", f"final return (mean ± {CONFIDENCE:.0%} CI)",
-                   f"best return (mean ± {CONFIDENCE:.0%} CI)", "failed"):
+                   f"best return (mean ± {CONFIDENCE:.0%} CI)", "failed", "stopped early"):
         table.add_column(column, justify="right")
     table.add_column("configuration", no_wrap=True)
     for rank, entry in enumerate(stats, 1):
         table.add_row(str(rank), f"{len(entry.done)}/{len(entry.trials)}", entry.final.text(),
-                      entry.best.text(), str(entry.failed), entry.label)
+                      entry.best.text(), str(entry.failed), str(entry.stopped_early), entry.label)
     return table
 
 

@@ -35,11 +35,12 @@ from typing import Any
 import yaml
 
 from launcher.errors import UserError
+from launcher.training import early_stop
 from launcher.training.settings import TrainSettings, check_keys, closest
 
 GRID_SEARCH = "grid_search"
 SWEEP_SECTION = "sweep"
-SECTION_KEYS = ("seeds", "grid", "sample", "trials", "num_samples", "max_concurrent")
+SECTION_KEYS = ("seeds", "grid", "sample", "trials", "num_samples", "max_concurrent", "early_stop")
 NESTED = ("config", "env_config", "stop")
 SETTINGS_FIELDS = tuple(f.name for f in dataclasses.fields(TrainSettings))
 # The settings a trial may change; the others every trial shares: the algorithm and its
@@ -181,6 +182,7 @@ class SearchSpace:
     trials: int | None = None  # draws of `sample`
     max_concurrent: int | None = None
     sample_seed: int | None = None  # the draws' random seed (recorded, so they repeat)
+    early_stop: dict[str, Any] | None = None  # training/early_stop.py's rule
 
     def is_sweep(self) -> bool:
         return bool(self.seeds or self.grid or self.sample)
@@ -188,13 +190,15 @@ class SearchSpace:
     def to_dict(self) -> dict[str, Any]:
         return {"seeds": self.seeds, "grid": self.grid,
                 "sample": {k: str(d) for k, d in self.sample.items()}, "trials": self.trials,
-                "max_concurrent": self.max_concurrent, "sample_seed": self.sample_seed}
+                "max_concurrent": self.max_concurrent, "sample_seed": self.sample_seed,
+                "early_stop": self.early_stop}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchSpace:
         sample = {k: parse_distribution(v, "sample", k) for k, v in (data.get("sample") or {}).items()}
         return cls(list(data.get("seeds") or []), dict(data.get("grid") or {}), sample,
-                   data.get("trials"), data.get("max_concurrent"), data.get("sample_seed"))
+                   data.get("trials"), data.get("max_concurrent"), data.get("sample_seed"),
+                   data.get("early_stop"))
 
 
 def _count(value: Any, what: str) -> int:
@@ -230,6 +234,8 @@ def from_section(section: Any, where: str) -> SearchSpace:
     for name in ("trials", "max_concurrent"):
         if section.get(name) is not None:
             setattr(space, name, _count(section[name], f"{where}: {SWEEP_SECTION}.{name}"))
+    if section.get("early_stop") is not None:
+        space.early_stop = early_stop.from_file(section["early_stop"], f"{where}: {SWEEP_SECTION}")
     if section.get("num_samples") is not None:
         samples = _count(section["num_samples"], f"{where}: num_samples")
         if space.sample:
@@ -273,7 +279,7 @@ def pop_grid_searches(data: Any, path: tuple[str, ...] = ()) -> dict[str, list]:
 def search_space(training: dict[str, Any], *, seeds: int | None = None,
                  seed_list: list[int] | None = None, grid: list[str] | None = None,
                  sample: list[str] | None = None, trials: int | None = None,
-                 max_concurrent: int | None = None,
+                 max_concurrent: int | None = None, early_stopping: str | None = None,
                  where: str = "the experiment file") -> tuple[dict[str, Any], SearchSpace]:
     """Split merged training options into the base settings dict and the search space:
     the file's `sweep:` section and `grid_search:` values, then the flags over them."""
@@ -302,6 +308,7 @@ def search_space(training: dict[str, Any], *, seeds: int | None = None,
     space.trials = _count(trials, "--trials") if trials is not None else space.trials
     space.max_concurrent = (_count(max_concurrent, "--max-concurrent") if max_concurrent is not None
                             else space.max_concurrent)
+    space.early_stop = early_stop.parse_flag(early_stopping) or space.early_stop
     check_space(space, base)
     return base, space
 
@@ -314,6 +321,8 @@ def check_space(space: SearchSpace, base: dict[str, Any]) -> None:
         raise UserError(f"{key} is both in --grid and --sample: give it once")
     if "seed" in space.sample:
         raise UserError("seeds are not sampled: use --seeds N or --seed 1,2,3")
+    if space.early_stop and not (space.grid or space.sample):
+        raise UserError("early stopping compares configurations: give --grid or --sample")
     if space.sample and space.trials is None:
         raise UserError("--sample draws --trials N values: give --trials")
     if space.trials is not None and not space.sample:

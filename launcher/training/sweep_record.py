@@ -19,6 +19,7 @@ import itertools
 import json
 import random
 import re
+import shutil
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -31,7 +32,9 @@ from launcher.training.settings import TrainSettings
 from launcher.training.sweep import SearchSpace, apply_overrides, label
 
 PENDING, RUNNING, DONE, FAILED, INTERRUPTED = "pending", "running", "done", "failed", "interrupted"
-STATES = (PENDING, RUNNING, DONE, FAILED, INTERRUPTED)
+STOPPED_EARLY = "stopped early"  # by the sweep's early stopping (training/early_stop.py)
+STATES = (PENDING, RUNNING, DONE, FAILED, INTERRUPTED, STOPPED_EARLY)
+ENDED = (DONE, FAILED, STOPPED_EARLY)
 NAME_LIMIT = 100
 
 
@@ -144,6 +147,7 @@ class SweepRecord:
     space: SearchSpace
     trials: list[Trial]
     command: str = ""
+    rungs: dict[str, dict[str, float]] = field(default_factory=dict)  # early stopping's
 
     @property
     def file(self) -> Path:
@@ -154,7 +158,8 @@ class SweepRecord:
 
     def save(self) -> None:
         data = {"version": 1, "command": self.command, "base": self.base,
-                "space": self.space.to_dict(), "trials": [asdict(t) for t in self.trials]}
+                "space": self.space.to_dict(), "trials": [asdict(t) for t in self.trials],
+                "rungs": self.rungs}
         write_atomic(self.file, json.dumps(data, indent=2, default=str) + "\n")
 
     def count(self, *states: str) -> int:
@@ -182,7 +187,8 @@ def read_sweep(sweep_dir: str | Path) -> SweepRecord:
     bad = [t.state for t in trials if t.state not in STATES]
     if bad:
         raise UserError(f"{file}: unknown trial state {bad[0]!r}")
-    return SweepRecord(path, data.get("base") or {}, space, trials, data.get("command") or "")
+    return SweepRecord(path, data.get("base") or {}, space, trials, data.get("command") or "",
+                       data.get("rungs") or {})
 
 
 def new_sweep(base: dict[str, Any], space: SearchSpace, trials: list[Trial],
@@ -209,7 +215,7 @@ def apply_resume(record: SweepRecord, overrides: dict[str, Any], retry_failed: b
     for trial in record.trials:
         if retry_failed and trial.state == FAILED:
             trial.state, trial.error = PENDING, None
-        if trial.state in (DONE, FAILED):
+        if trial.state in ENDED:
             continue
         for key, value in overrides.items():
             if key == "stop":
@@ -221,7 +227,7 @@ def apply_resume(record: SweepRecord, overrides: dict[str, Any], retry_failed: b
 def check_sweep_resumable(sweep_dir: str | Path, retry_failed: bool = False) -> Path:
     """The sweep dir to resume, resolved; one line when nothing is left to run."""
     record = read_sweep(sweep_dir)
-    left = [t for t in record.trials if t.state not in (DONE, FAILED) or (retry_failed and t.state == FAILED)]
+    left = [t for t in record.trials if t.state not in ENDED or (retry_failed and t.state == FAILED)]
     if not left:
         raise UserError(f"every trial of {record.path} has ended ({record.count(DONE)} done, "
                         f"{record.count(FAILED)} failed): nothing to resume"
@@ -253,3 +259,29 @@ def follow_snapshot(trials: list[Trial], original_env: str, env: str, code: str 
         settings = TrainSettings.from_dict(trial.settings)
         settings.env, settings.code = env, code
         trial.settings = settings.to_dict()
+
+
+# --- a trial's directory -----------------------------------------------------------------
+def describe_outcome(trial: Trial) -> str:
+    """A finished trial, in one line of the sweep's log."""
+    if trial.state == FAILED:
+        return f"failed: {trial.error}"
+    ret = "-" if trial.last_return is None else f"{trial.last_return:.1f}"
+    return f"{trial.state} after {trial.iterations} iterations, mean return {ret} ({trial.stopped_because})"
+
+
+def prepare_trial_dir(run_dir: Path, settings: dict[str, Any]) -> None:
+    """A trial's run dir: kept when it holds a checkpoint (the trial continues from it),
+    else made afresh with its spec and the start of its run record."""
+    from launcher.training.checkpoints import checkpoints
+    from launcher.training.run_record import begin_record
+    from launcher.training.rundir import reserve
+
+    if run_dir.is_dir() and checkpoints(run_dir):
+        return
+    if run_dir.is_dir():  # started before, nothing saved: it begins again
+        shutil.rmtree(run_dir)
+    reserve(run_dir)
+    trial_settings = TrainSettings.from_dict(settings)
+    trial_settings.write_spec(run_dir)
+    begin_record(run_dir, trial_settings, sys.argv)

@@ -33,6 +33,7 @@ class SweepFlags:
     sample: list[str] | None = None
     trials: int | None = None
     max_concurrent: int | None = None
+    early_stop: str | None = None
 
     def single_seed(self) -> int | None:
         """`--seed S`: the run's seed, merged with the other training options."""
@@ -40,7 +41,8 @@ class SweepFlags:
 
     def given(self) -> list[str]:
         """The flags that define a search space, as typed (a resumed sweep keeps its own)."""
-        names = {"seeds": "--seeds", "grid": "--grid", "sample": "--sample", "trials": "--trials"}
+        names = {"seeds": "--seeds", "grid": "--grid", "sample": "--sample", "trials": "--trials",
+                 "early_stop": "--early-stop"}
         given = [flag for name, flag in names.items() if getattr(self, name)]
         return given + (["--seed A,B"] if parse_seed_option(self.seed)[1] else [])
 
@@ -75,7 +77,8 @@ def plan_sweep(training: dict[str, Any], flags: SweepFlags,
     (sweep_record.check_trials), with the placement where they will run."""
     base, space = search_space(
         training, seeds=flags.seeds, seed_list=parse_seed_option(flags.seed)[1], grid=flags.grid,
-        sample=flags.sample, trials=flags.trials, max_concurrent=flags.max_concurrent)
+        sample=flags.sample, trials=flags.trials, max_concurrent=flags.max_concurrent,
+        early_stopping=flags.early_stop)
     if not space.is_sweep():
         return base, None
     trials = expand(base, space, say)
@@ -101,6 +104,10 @@ def describe(space: SearchSpace) -> str:
         parts.append(f"{space.trials} draws")
     if space.seeds:
         parts.append(f"seeds {', '.join(map(str, space.seeds))}")
+    if space.early_stop:
+        rule = space.early_stop
+        parts.append(f"early stopping: {rule['method']}, grace {rule['grace_iters']} iterations, "
+                     f"reduction {rule['reduction']}")
     return "; ".join(parts)
 
 

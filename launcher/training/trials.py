@@ -26,8 +26,6 @@ its process dies) is recorded with its error and the others go on.
 from __future__ import annotations
 
 import math
-import shutil
-import sys
 import time
 import traceback
 from dataclasses import dataclass, replace
@@ -43,20 +41,24 @@ from launcher.contract import (
 )
 from launcher.errors import UserError, first_line
 from launcher.files import write_atomic
-from launcher.training.checkpoints import checkpoints
+from launcher.training.early_stop import CHECK_EVERY_S, asha_of
 from launcher.training.resources import ClusterPlacement
 from launcher.training.settings import TrainSettings
 from launcher.training.signals import CLOSING, WAITING, StopRequests
 from launcher.training.sweep_record import (
     DONE,
+    ENDED,
     FAILED,
     INTERRUPTED,
     PENDING,
     RUNNING,
     STATES,
+    STOPPED_EARLY,
     SweepRecord,
     Trial,
     apply_resume,
+    describe_outcome,
+    prepare_trial_dir,
     read_sweep,
 )
 
@@ -135,11 +137,12 @@ class TrialActor:
         self.stops = StopRequests()
         self.requested: tuple[str, bool] | None = None  # a stop that came before `run` began
         self.last: dict[str, Any] = {}
+        self.run_dir: str | None = None  # the trial being trained
 
     def run(self, settings: dict, run_dir: str, placement: ClusterPlacement | None) -> dict:
         from launcher.training.loop import train
 
-        self.stops, self.last = StopRequests(), {}
+        self.stops, self.last, self.run_dir = StopRequests(), {}, run_dir
         if self.requested:
             self.stop(*self.requested)
         try:
@@ -155,9 +158,14 @@ class TrialActor:
                 "best_return": summary.best_return, "stopped_because": summary.stopped_because,
                 "resumed_from": resumed}
 
-    def stop(self, signal_name: str, requeue: bool) -> None:
+    def stop(self, signal_name: str, requeue: bool, run_dir: str | None = None) -> None:
         """Ask the running trial to checkpoint after its iteration and end. (The driver
-        starts no trial after a stop, so one that arrives first is for the next `run`.)"""
+        starts no trial after a stop, so one that arrives first is for the next `run`.)
+        `run_dir`: only that trial (early stopping), ignored once another one runs."""
+        if run_dir is not None:
+            if run_dir == self.run_dir:
+                self.stops.received = self.stops.received or signal_name
+            return
         self.requested = (signal_name, requeue)
         self.stops.requeue = self.stops.requeue or requeue
         self.stops.received = self.stops.received or signal_name
@@ -167,10 +175,12 @@ class TrialActor:
 
     # the trainer's reporter (training/progress.py's interface)
     def start(self, settings, run_dir, start_iteration: int) -> None:
-        self.last = {"iteration": start_iteration}
+        self.last = {"iteration": start_iteration, "history": {}}
 
     def update(self, row: dict, elapsed_s: float) -> None:
-        self.last = {"iteration": row["training_iteration"], "return": row["episode_return_mean"]}
+        history = {**self.last.get("history", {}), row["training_iteration"]: row["episode_return_mean"]}
+        self.last = {"iteration": row["training_iteration"], "return": row["episode_return_mean"],
+                     "history": history}
 
     def finish(self, summary) -> None:
         pass
@@ -206,7 +216,7 @@ def run_sweep(sweep_dir: str | Path, *, stops: StopRequests | None = None,
 
     record = read_sweep(sweep_dir)
     apply_resume(record, overrides or {}, retry_failed)
-    todo = [t for t in record.trials if t.state not in (DONE, FAILED)]
+    todo = [t for t in record.trials if t.state not in ENDED]
     first = TrainSettings.from_dict(record.trials[0].settings).validate()
     check_framework(first.framework)
     quiet_libraries()
@@ -250,13 +260,15 @@ class _Runner:
         self.idle: list[Any] = []
         self.killed: set[Any] = set()
         self.stopping = False
+        self.asha = asha_of(record.space.early_stop, record.rungs)
+        self.stopped_early: dict[str, str] = {}  # trial name -> why
 
     def run(self, queue: list[Trial]) -> None:
         s = self.sizing
         self.say(f"sweep {self.record.path}: {len(queue)} trial(s) to run, {s.concurrent} at a time, "
                  f"{s.runners} env runner(s) each" + (f", {s.trial_gpus:g} GPU each" if s.trial_gpus else ""))
         queue = list(queue)
-        shown = time.monotonic()
+        shown = checked = time.monotonic()
         while self.running or (queue and not self.stopping):
             while queue and not self.stopping and len(self.running) < self.sizing.concurrent:
                 self.start(queue.pop(0))
@@ -266,6 +278,9 @@ class _Runner:
             if self.stops.wait(0):
                 self.stops.acknowledge()
                 self.stop_all()
+            if self.asha is not None and time.monotonic() - checked >= CHECK_EVERY_S:
+                checked = time.monotonic()
+                self.stop_bad_trials()
             if time.monotonic() - shown >= PROGRESS_EVERY_S:
                 shown = time.monotonic()
                 self.show_progress()
@@ -309,6 +324,8 @@ class _Runner:
             trial.resumed_from.append(resumed)
         for key, value in result.items():
             setattr(trial, key, value)
+        if trial.name in self.stopped_early and trial.state == INTERRUPTED:
+            trial.state, trial.stopped_because = STOPPED_EARLY, self.stopped_early[trial.name]
         self.record.save()
         self.say(f"trial {trial.name}: {describe_outcome(trial)}")
 
@@ -326,6 +343,22 @@ class _Runner:
         for ref, (_trial, actor) in self.running.items():
             self.killed.add(ref)
             self.ray.kill(actor)
+
+    def stop_bad_trials(self) -> None:
+        """Early stopping: each running trial's returns at the rungs it completed."""
+        for trial, actor in list(self.running.values()):
+            if trial.name in self.stopped_early:
+                continue
+            try:
+                last = self.ray.get(actor.progress.remote(), timeout=2)
+            except (self.ray.exceptions.RayError, self.ray.exceptions.GetTimeoutError):
+                continue
+            reason = self.asha.report(trial.name, last.get("history") or {})
+            self.record.rungs = {str(k): v for k, v in self.asha.rungs.items()}
+            if reason:
+                self.stopped_early[trial.name] = reason
+                self.say(f"trial {trial.name}: {reason}")
+                actor.stop.remote("early stopping", False, str(self.record.trial_dir(trial)))
 
     def show_progress(self) -> None:
         refs = {ref: actor.progress.remote() for ref, (_t, actor) in self.running.items()}
@@ -355,26 +388,3 @@ def error_line(exc: BaseException) -> str:
         seen.add(id(cause))
         exc = cause
     return f"{type(exc).__name__}: {first_line(exc)}"
-
-
-def describe_outcome(trial: Trial) -> str:
-    if trial.state == FAILED:
-        return f"failed: {trial.error}"
-    ret = "-" if trial.last_return is None else f"{trial.last_return:.1f}"
-    return f"{trial.state} after {trial.iterations} iterations, mean return {ret} ({trial.stopped_because})"
-
-
-def prepare_trial_dir(run_dir: Path, settings: dict[str, Any]) -> None:
-    """A trial's run dir: kept when it holds a checkpoint (the trial continues from it),
-    else made afresh with its spec and the start of its run record."""
-    from launcher.training.run_record import begin_record
-    from launcher.training.rundir import reserve
-
-    if run_dir.is_dir() and checkpoints(run_dir):
-        return
-    if run_dir.is_dir():  # started before, nothing saved: it begins again
-        shutil.rmtree(run_dir)
-    reserve(run_dir)
-    trial_settings = TrainSettings.from_dict(settings)
-    trial_settings.write_spec(run_dir)
-    begin_record(run_dir, trial_settings, sys.argv)

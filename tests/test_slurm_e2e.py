@@ -267,7 +267,7 @@ def test_sweep_job_requeued_in_the_middle_finishes_every_trial(cluster):
     comes in the middle: every running trial checkpoints, the job requeues, and the
     sweep goes on with finished trials kept and the others continued."""
     job, run_dir = submit(cluster, "--nodes", "1", "--gpus", "0", "--time", "3",
-                          "--checkpoint-before", "100", "--stop-time", "45",
+                          "--checkpoint-before", "100", "--stop-time", "30",
                           "--grid", "lr=0.001,0.0003", "--seeds", "2")
     info = wait_ended(cluster, job, 900)
     log = read_log(cluster, job)

@@ -13,9 +13,10 @@ import pytest
 
 from launcher.errors import UserError
 from launcher.results import sweep_stats
-from launcher.training import sweep, sweep_record, trials
+from launcher.training import sweep, sweep_record, trial_sizing, trials
 from launcher.training.resources import ClusterPlacement
-from launcher.training.sweep import parse_distribution, parse_grid, parse_seed_option, search_space
+from launcher.training.sweep import parse_grid, parse_seed_option, search_space
+from launcher.training.sweep_values import parse_distribution
 from tests.conftest import assert_one_line_error, call_cli
 
 BASE = {"algo": "PPO", "env": "CartPole-v1", "stop": {"iters": 3}}
@@ -195,28 +196,29 @@ def test_the_sweep_record_round_trips(tmp_path):
 
 # --- sizing -----------------------------------------------------------------------------
 def test_trials_share_an_embedded_machine():
-    two = trials.size_trials({"CPU": 2}, 4)
+    two = trial_sizing.size_trials({"CPU": 2}, 4)
     assert (two.concurrent, two.runners, two.actor_cpus) == (2, 0, 1)
-    big = trials.size_trials({"CPU": 16}, 4, preset=1)
+    big = trial_sizing.size_trials({"CPU": 16}, 4, preset=1)
     assert (big.concurrent, big.runners) == (4, 1)
-    assert trials.size_trials({"CPU": 16}, 4).runners == 3
-    fixed = trials.size_trials({"CPU": 8}, 4, runners=3)
+    assert trial_sizing.size_trials({"CPU": 16}, 4).runners == 3
+    fixed = trial_sizing.size_trials({"CPU": 8}, 4, runners=3)
     assert (fixed.concurrent, fixed.runners) == (2, 3)
-    assert trials.size_trials({"CPU": 16}, 4, max_concurrent=1).concurrent == 1
-    assert trials.size_trials({"CPU": 6, "GPU": 1}, 3, gpus=1).trial_gpus == 0.3333
+    assert trial_sizing.size_trials({"CPU": 16}, 4, max_concurrent=1).concurrent == 1
+    assert trial_sizing.size_trials({"CPU": 6, "GPU": 1}, 3, gpus=1).trial_gpus == 0.3333
     with pytest.raises(UserError, match="needs 3 CPUs"):
-        trials.size_trials({"CPU": 2}, 4, runners=2)
+        trial_sizing.size_trials({"CPU": 2}, 4, runners=2)
 
 
 def test_trials_share_a_cluster_jobs_roles():
     placement = ClusterPlacement(learners=1, learner_gpus=1)
-    sized = trials.size_trials({"CPU": 12, "rollout_node": 8}, 4, placement=placement, learner_cpus=4)
+    sized = trial_sizing.size_trials({"CPU": 12, "rollout_node": 8}, 4, placement=placement, learner_cpus=4)
     assert (sized.concurrent, sized.runners, sized.actor_cpus) == (4, 2, 0)
     assert sized.placement.learner_share == 0.25 and sized.placement.learner_gpus == 0.25
-    assert trials.size_trials({"rollout_node": 8}, 4, placement=placement, learner_cpus=2).concurrent == 2
-    assert trials.size_trials({"rollout_node": 3}, 6, placement=ClusterPlacement()).runners == 1
+    sized = trial_sizing.size_trials({"rollout_node": 8}, 4, placement=placement, learner_cpus=2)
+    assert sized.concurrent == 2
+    assert trial_sizing.size_trials({"rollout_node": 3}, 6, placement=ClusterPlacement()).runners == 1
     with pytest.raises(UserError, match="rollout nodes offer 3"):
-        trials.size_trials({"rollout_node": 3}, 2, runners=4, placement=ClusterPlacement())
+        trial_sizing.size_trials({"rollout_node": 3}, 2, runners=4, placement=ClusterPlacement())
 
 
 def test_a_trials_error_line_is_its_root_cause():
@@ -376,3 +378,39 @@ def test_a_trial_stopped_early_has_ended_for_resume_and_results(tmp_path):
     assert stats["lr=0.2"].stopped_early == 1 and stats["lr=0.2"].failed == 0  # was the failed one
     with pytest.raises(UserError, match="nothing to resume"):
         sweep_record.check_sweep_resumable(record.path, retry_failed=True)
+
+
+# --- Optuna -----------------------------------------------------------------------------
+def test_optuna_proposes_values_and_learns_the_results_across_a_resume(tmp_path):
+    from launcher.training.optuna_search import OptunaSearch
+
+    sample = ["lr=loguniform(1e-5,1e-3)", "num_epochs=randint(1,4)",
+              "model_config.fcnet_hiddens=choice([32],[64, 64])"]
+    base, space = search_space({**BASE, "output": str(tmp_path)}, sample=sample, trials=3, search="optuna")
+    record = sweep_record.new_sweep(base, space, sweep_record.expand(base, space))
+    assert [t.config for t in record.trials] == [{}, {}, {}]  # proposed as they start
+    search = OptunaSearch(record)
+    first = record.trials[0]
+    search.propose(first)
+    assert 1e-5 <= first.config["lr"] <= 1e-3 and first.config["num_epochs"] in (1, 2, 3)
+    assert first.config["model_config.fcnet_hiddens"] in ([32], [64, 64])
+    assert first.name.startswith("trial-000_lr=") and first.settings["config"]["lr"] == first.config["lr"]
+    first.state, first.last_return = sweep_record.DONE, 50.0
+    search.tell(first)
+    second = record.trials[1]
+    search.propose(second)
+    second.state = sweep_record.FAILED
+    search.tell(second)
+    record.save()
+    again = OptunaSearch(sweep_record.read_sweep(record.path))  # a resumed sweep's study
+    states = [t.state.name for t in again.study.trials]
+    assert states == ["COMPLETE", "FAIL"] and again.study.best_value == 50.0
+
+
+def test_optuna_needs_a_sample_and_nothing_beside_it():
+    for kwargs in ({"seeds": 2}, {"grid": ["lr=0.1,0.2"]}, {"sample": ["lr=uniform(0.1,0.2)"], "trials": 2,
+                                                          "seeds": 2}):
+        with pytest.raises(UserError, match="one configuration per trial"):
+            search_space(BASE, search="optuna", **kwargs)
+    with pytest.raises(UserError, match="one of random, optuna"):
+        search_space(BASE, sample=["lr=uniform(0.1,0.2)"], trials=2, search="hyperopt")

@@ -234,3 +234,17 @@ def test_early_stopping_ends_the_bad_configuration_at_its_first_rung(tmp_path):
 
 def good_first_return(record, trial) -> float:
     return float(progress_rows(record.trial_dir(trial))[0]["env_runners/episode_return_mean"])
+
+
+def test_optuna_proposes_each_trials_values(tmp_path):
+    code, out = finish(start_driver(
+        tmp_path, "--env", "CartPole-v1", "--stop-iters", "1", *SMALL_PPO, "--output", "out",
+        "--sample", "lr=loguniform(1e-4,1e-2)", "--sample", "gamma=choice(0.9,0.99)", "--trials", "3",
+        "--search", "optuna", "--max-concurrent", "1"))
+    assert code == 0, out
+    record = sweep_record.read_sweep(only_sweep(tmp_path / "out"))
+    assert [t.state for t in record.trials] == [sweep_record.DONE] * 3
+    for trial in record.trials:
+        assert 1e-4 <= trial.config["lr"] <= 1e-2 and trial.config["gamma"] in (0.9, 0.99)
+        spec = (record.trial_dir(trial) / "spec.yaml").read_text()
+        assert f"lr: {trial.config['lr']}" in spec, spec

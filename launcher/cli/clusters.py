@@ -31,7 +31,7 @@ def local(
     output: opt.Output = None, name: opt.Name = None, checkpoint_every: opt.CheckpointEvery = None,
     seeds: opt.Seeds = None, grid: opt.Grid = None, sample: opt.Sample = None,
     trials: opt.Trials = None, max_concurrent: opt.MaxConcurrent = None,
-    early_stop: opt.EarlyStop = None,
+    early_stop: opt.EarlyStop = None, search: opt.Search = None,
     retry_failed: opt.RetryFailed = False,
     resume: Annotated[Path | None, typer.Option(
         "--resume", metavar="RUN_DIR", help="Continue RUN_DIR (same topology; or a sweep's "
@@ -75,7 +75,7 @@ def local(
     from launcher.training.resume import overrides_for_resume
     from launcher.training.sweep_start import SweepFlags, check_resume_flags, job_settings
 
-    flags = SweepFlags(seed, seeds, grid, sample, trials, max_concurrent, early_stop)
+    flags = SweepFlags(seed, seeds, grid, sample, trials, max_concurrent, early_stop, search)
     training = merge_training_options(
         algo=algo, env=env, framework=framework, config_file=config_file, sets=sets,
         env_config=env_config, code=code, seed=flags.single_seed(), stop_iters=stop_iters,
@@ -107,7 +107,7 @@ def job_command(
     output: opt.Output = None, name: opt.Name = None, checkpoint_every: opt.CheckpointEvery = None,
     seeds: opt.Seeds = None, grid: opt.Grid = None, sample: opt.Sample = None,
     trials: opt.Trials = None, max_concurrent: opt.MaxConcurrent = None,
-    early_stop: opt.EarlyStop = None,
+    early_stop: opt.EarlyStop = None, search: opt.Search = None,
     retry_failed: opt.RetryFailed = False,
     resume: Annotated[Path | None, typer.Option(
         "--resume", metavar="RUN_DIR", help="Submit RUN_DIR (or a sweep's directory) again; it "
@@ -201,7 +201,7 @@ def job_command(
     from launcher.training.resume import overrides_for_resume
     from launcher.training.sweep_start import SweepFlags, check_resume_flags, plan_sweep
 
-    sweep_flags = SweepFlags(seed, seeds, grid, sample, trials, max_concurrent, early_stop)
+    sweep_flags = SweepFlags(seed, seeds, grid, sample, trials, max_concurrent, early_stop, search)
     training = merge_training_options(
         algo=algo, env=env, framework=framework, config_file=config_file, sets=sets,
         env_config=env_config, code=code, seed=sweep_flags.single_seed(), stop_iters=stop_iters,

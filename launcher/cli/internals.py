@@ -57,7 +57,7 @@ def prepare(
     output: opt.Output = None, name: opt.Name = None, checkpoint_every: opt.CheckpointEvery = None,
     seeds: opt.Seeds = None, grid: opt.Grid = None, sample: opt.Sample = None,
     trials: opt.Trials = None, max_concurrent: opt.MaxConcurrent = None,
-    early_stop: opt.EarlyStop = None,
+    early_stop: opt.EarlyStop = None, search: opt.Search = None,
     nodes: Annotated[int, typer.Option(
         "--nodes", help="Rollout nodes (0: the head runs the env runners).",
         rich_help_panel=opt.PLACEMENT)] = 0,
@@ -80,7 +80,7 @@ def prepare(
     from launcher.training.options import cluster_defaults, merge_training_options
     from launcher.training.sweep_start import SweepFlags, job_settings
 
-    flags = SweepFlags(seed, seeds, grid, sample, trials, max_concurrent, early_stop)
+    flags = SweepFlags(seed, seeds, grid, sample, trials, max_concurrent, early_stop, search)
     training = merge_training_options(
         algo=algo, env=env, framework=framework, config_file=config_file, sets=sets,
         env_config=env_config, code=code, seed=flags.single_seed(), stop_iters=stop_iters,

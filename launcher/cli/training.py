@@ -35,7 +35,7 @@ def train(
     eval_every: opt.EvalEvery = None, eval_episodes: opt.EvalEpisodes = None,
     seeds: opt.Seeds = None, grid: opt.Grid = None, sample: opt.Sample = None,
     trials: opt.Trials = None, max_concurrent: opt.MaxConcurrent = None,
-    early_stop: opt.EarlyStop = None,
+    early_stop: opt.EarlyStop = None, search: opt.Search = None,
     retry_failed: opt.RetryFailed = False,
     resume: Annotated[Path | None, typer.Option(
         "--resume", metavar="RUN_DIR", help="Continue RUN_DIR (or a sweep's directory) from its "
@@ -48,7 +48,7 @@ def train(
     from launcher.training.options import merge_training_options
     from launcher.training.sweep_start import SweepFlags, check_resume_flags, plan_sweep
 
-    flags = SweepFlags(seed, seeds, grid, sample, trials, max_concurrent, early_stop)
+    flags = SweepFlags(seed, seeds, grid, sample, trials, max_concurrent, early_stop, search)
     training = merge_training_options(
         algo=algo, env=env, framework=framework, config_file=config_file, sets=sets,
         env_config=env_config, code=code, seed=flags.single_seed(), stop_iters=stop_iters,

@@ -44,11 +44,16 @@ def train_on_head(node, address: str) -> int:
 def sweep_on_head(node) -> int:
     """A sweep job: its trials side by side on the job's nodes (training/trials.py);
     75 while trials are left (the requeued job continues them), 1 if some failed."""
+    import ray
+
     from launcher.results.sweep_stats import plot_sweep
     from launcher.training.sweep_record import DONE
     from launcher.training.trials import run_sweep
 
-    summary = run_sweep(node.job.path, stops=node.stops, placement=node.job.placement, say=node.log)
+    try:
+        summary = run_sweep(node.job.path, stops=node.stops, placement=node.job.placement, say=node.log)
+    finally:  # as a single run's trainer does: the driver leaves Ray before the node stops it
+        ray.shutdown()
     node.log("sweep: " + ", ".join(f"{n} {state}" for state, n in summary.counts.items() if n)
              + f"; exit {summary.exit_status}")
     if summary.counts[DONE]:

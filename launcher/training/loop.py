@@ -67,8 +67,8 @@ class RunSummary:
         """Take in one iteration's progress row."""
         self.iterations = row["training_iteration"]
         self.env_steps = row["num_env_steps_sampled_lifetime"]
-        self.last_return = row["episode_return_mean"]
-        if self.last_return is not None:
+        if row["episode_return_mean"] is not None:  # an iteration may end no episode: keep the last
+            self.last_return = row["episode_return_mean"]
             self.best_return = max(self.best_return or self.last_return, self.last_return)
 
 

@@ -27,20 +27,19 @@ import copy
 import dataclasses
 import json
 import math
-import random
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from launcher.errors import UserError
 from launcher.training import early_stop
-from launcher.training.settings import TrainSettings, check_keys, closest
+from launcher.training.settings import TrainSettings, check_keys
+from launcher.training.sweep_values import Distribution, parse_distribution, parse_values
 
 GRID_SEARCH = "grid_search"
 SWEEP_SECTION = "sweep"
-SECTION_KEYS = ("seeds", "grid", "sample", "trials", "num_samples", "max_concurrent", "early_stop")
+SECTION_KEYS = ("seeds", "grid", "sample", "trials", "num_samples", "max_concurrent", "early_stop",
+                "search")
+SEARCHES = ("random", "optuna")  # how --sample's values are drawn (optuna: training/optuna_search.py)
 NESTED = ("config", "env_config", "stop")
 SETTINGS_FIELDS = tuple(f.name for f in dataclasses.fields(TrainSettings))
 # The settings a trial may change; the others every trial shares: the algorithm and its
@@ -48,87 +47,6 @@ SETTINGS_FIELDS = tuple(f.name for f in dataclasses.fields(TrainSettings))
 VARYING_FIELDS = ("env", "seed", "checkpoint_every", "eval_every", "eval_episodes", *NESTED)
 FIXED_KEYS = tuple(name for name in SETTINGS_FIELDS if name not in VARYING_FIELDS)
 MAX_TRIALS = 10_000
-
-
-# --- values as users type them ----------------------------------------------------------
-class _Loader(yaml.SafeLoader):
-    """YAML with 1e-3 read as a number (YAML 1.1 wants a dot: 1.0e-3)."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
-    list("-+0123456789."))
-
-
-def parse_values(raw: str, flag: str, key: str) -> list[Any]:
-    """`a,b,c` (YAML values: numbers, true, [64, 64], names) -> a list."""
-    try:
-        values = yaml.load(f"[{raw}]", Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError:
-        raise UserError(f"{flag} {key}: cannot parse the values {raw!r}") from None
-    if not values or any(v is None for v in values):
-        raise UserError(f"{flag} {key}: expected values separated by commas, got {raw!r}")
-    return values
-
-
-def _number(value: Any, flag: str, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise UserError(f"{flag} {key}: {value!r} is not a number")
-    return value
-
-
-# --- distributions ----------------------------------------------------------------------
-DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
-
-
-@dataclass(frozen=True)
-class Distribution:
-    """A value drawn per trial: loguniform(a,b), uniform(a,b), randint(a,b) (a <= x < b)
-    or choice(v1, v2, ...)."""
-
-    kind: str
-    args: tuple
-
-    def sample(self, rng: random.Random) -> Any:
-        if self.kind == "choice":
-            return copy.deepcopy(rng.choice(self.args))
-        low, high = self.args
-        if self.kind == "randint":
-            return rng.randrange(low, high)
-        if self.kind == "loguniform":
-            value = math.exp(rng.uniform(math.log(low), math.log(high)))
-        else:
-            value = rng.uniform(low, high)
-        return float(f"{value:.6g}")  # readable in names and tables; recorded as drawn
-
-    def __str__(self) -> str:
-        return f"{self.kind}({', '.join(json.dumps(a) for a in self.args)})"
-
-
-def parse_distribution(text: Any, flag: str, key: str) -> Distribution:
-    match = re.fullmatch(r"\s*([A-Za-z_]+)\s*\((.*)\)\s*", str(text), re.S)
-    if not match:
-        raise UserError(f"{flag} {key}: expected one of {', '.join(f'{d}(...)' for d in DISTRIBUTIONS)}, "
-                        f"got {text!r}")
-    kind, inner = match.group(1).lower(), match.group(2)
-    if kind not in DISTRIBUTIONS:
-        raise UserError(f"{flag} {key}: unknown distribution {kind!r}{closest(kind, DISTRIBUTIONS)}; "
-                        f"valid: {', '.join(DISTRIBUTIONS)}")
-    args = tuple(parse_values(inner, flag, key)) if inner.strip() else ()
-    if kind == "choice":
-        if not args:
-            raise UserError(f"{flag} {key}: choice() needs at least one value")
-        return Distribution(kind, args)
-    if len(args) != 2:
-        raise UserError(f"{flag} {key}: {kind}(low, high) takes two numbers, got {len(args)}")
-    low, high = (_number(a, flag, key) for a in args)
-    if kind == "randint" and not all(isinstance(a, int) for a in args):
-        raise UserError(f"{flag} {key}: randint(low, high) takes whole numbers")
-    if not low < high:
-        raise UserError(f"{flag} {key}: {kind}(low, high) needs low < high, got {low} and {high}")
-    if kind == "loguniform" and low <= 0:
-        raise UserError(f"{flag} {key}: loguniform(low, high) needs 0 < low, got {low}")
-    return Distribution(kind, (low, high))
 
 
 # --- flags ------------------------------------------------------------------------------
@@ -183,6 +101,7 @@ class SearchSpace:
     max_concurrent: int | None = None
     sample_seed: int | None = None  # the draws' random seed (recorded, so they repeat)
     early_stop: dict[str, Any] | None = None  # training/early_stop.py's rule
+    search: str = SEARCHES[0]
 
     def is_sweep(self) -> bool:
         return bool(self.seeds or self.grid or self.sample)
@@ -191,14 +110,14 @@ class SearchSpace:
         return {"seeds": self.seeds, "grid": self.grid,
                 "sample": {k: str(d) for k, d in self.sample.items()}, "trials": self.trials,
                 "max_concurrent": self.max_concurrent, "sample_seed": self.sample_seed,
-                "early_stop": self.early_stop}
+                "early_stop": self.early_stop, "search": self.search}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchSpace:
         sample = {k: parse_distribution(v, "sample", k) for k, v in (data.get("sample") or {}).items()}
         return cls(list(data.get("seeds") or []), dict(data.get("grid") or {}), sample,
                    data.get("trials"), data.get("max_concurrent"), data.get("sample_seed"),
-                   data.get("early_stop"))
+                   data.get("early_stop"), data.get("search") or SEARCHES[0])
 
 
 def _count(value: Any, what: str) -> int:
@@ -234,6 +153,8 @@ def from_section(section: Any, where: str) -> SearchSpace:
     for name in ("trials", "max_concurrent"):
         if section.get(name) is not None:
             setattr(space, name, _count(section[name], f"{where}: {SWEEP_SECTION}.{name}"))
+    if section.get("search") is not None:
+        space.search = section["search"]
     if section.get("early_stop") is not None:
         space.early_stop = early_stop.from_file(section["early_stop"], f"{where}: {SWEEP_SECTION}")
     if section.get("num_samples") is not None:
@@ -280,6 +201,7 @@ def search_space(training: dict[str, Any], *, seeds: int | None = None,
                  seed_list: list[int] | None = None, grid: list[str] | None = None,
                  sample: list[str] | None = None, trials: int | None = None,
                  max_concurrent: int | None = None, early_stopping: str | None = None,
+                 search: str | None = None,
                  where: str = "the experiment file") -> tuple[dict[str, Any], SearchSpace]:
     """Split merged training options into the base settings dict and the search space:
     the file's `sweep:` section and `grid_search:` values, then the flags over them."""
@@ -309,6 +231,7 @@ def search_space(training: dict[str, Any], *, seeds: int | None = None,
     space.max_concurrent = (_count(max_concurrent, "--max-concurrent") if max_concurrent is not None
                             else space.max_concurrent)
     space.early_stop = early_stop.parse_flag(early_stopping) or space.early_stop
+    space.search = search or space.search
     check_space(space, base)
     return base, space
 
@@ -323,6 +246,11 @@ def check_space(space: SearchSpace, base: dict[str, Any]) -> None:
         raise UserError("seeds are not sampled: use --seeds N or --seed 1,2,3")
     if space.early_stop and not (space.grid or space.sample):
         raise UserError("early stopping compares configurations: give --grid or --sample")
+    if space.search not in SEARCHES:
+        raise UserError(f"--search is one of {', '.join(SEARCHES)}, got {space.search!r}")
+    if space.search != SEARCHES[0] and (not space.sample or space.grid or space.seeds):
+        raise UserError(f"--search {space.search} proposes one configuration per trial: give --sample "
+                        "and --trials, without --grid or several seeds")
     if space.sample and space.trials is None:
         raise UserError("--sample draws --trials N values: give --trials")
     if space.trials is not None and not space.sample:

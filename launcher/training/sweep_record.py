@@ -29,7 +29,7 @@ from launcher.contract import SWEEP_FILE
 from launcher.errors import UserError, first_line
 from launcher.files import check_trusted, write_atomic
 from launcher.training.settings import TrainSettings
-from launcher.training.sweep import SearchSpace, apply_overrides, label
+from launcher.training.sweep import SEARCHES, SearchSpace, apply_overrides, label
 
 PENDING, RUNNING, DONE, FAILED, INTERRUPTED = "pending", "running", "done", "failed", "interrupted"
 STOPPED_EARLY = "stopped early"  # by the sweep's early stopping (training/early_stop.py)
@@ -84,6 +84,8 @@ def expand(base: dict[str, Any], space: SearchSpace, say=None) -> list[Trial]:
     first trials to finish cover every configuration)."""
     if space.sample and space.sample_seed is None:
         space.sample_seed = random.SystemRandom().randrange(2**31)
+    if space.search != SEARCHES[0]:  # values proposed as trials start (training/optuna_search.py)
+        return [proposed_later(base, index, say) for index in range(space.trials or 1)]
     rng = random.Random(space.sample_seed)
     draws = [{k: d.sample(rng) for k, d in space.sample.items()} for _ in range(space.trials or 1)]
     combos = [dict(zip(space.grid, values, strict=True))
@@ -101,6 +103,23 @@ def expand(base: dict[str, Any], space: SearchSpace, say=None) -> list[Trial]:
             trials.append(Trial(trial_name(len(trials), config, trial_seed), config, trial_seed,
                                 settings))
     return trials
+
+
+def proposed_later(base: dict[str, Any], index: int, say=None) -> Trial:
+    """A trial whose values a search proposes when it starts (`assign`); its settings
+    until then are the base's, with the base's seed (or one chosen and recorded)."""
+    seed = base.get("seed")
+    seed = random.SystemRandom().randrange(2**31) if seed is None else seed
+    settings = apply_overrides(base, {}, say if not index else None)
+    settings["seed"] = seed
+    return Trial(f"trial-{index:03d}", {}, seed, settings)
+
+
+def assign(record: SweepRecord, trial: Trial, config: dict[str, Any]) -> None:
+    """A proposed trial's values: its config, settings and name (its dir is made later)."""
+    index = record.trials.index(trial)
+    trial.settings = apply_overrides(trial.settings, config)
+    trial.config, trial.name = config, trial_name(index, config, trial.seed)
 
 
 def check_trials(trials: list[Trial], placement=None) -> None:

@@ -34,6 +34,7 @@ class SweepFlags:
     trials: int | None = None
     max_concurrent: int | None = None
     early_stop: str | None = None
+    search: str | None = None
 
     def single_seed(self) -> int | None:
         """`--seed S`: the run's seed, merged with the other training options."""
@@ -42,7 +43,7 @@ class SweepFlags:
     def given(self) -> list[str]:
         """The flags that define a search space, as typed (a resumed sweep keeps its own)."""
         names = {"seeds": "--seeds", "grid": "--grid", "sample": "--sample", "trials": "--trials",
-                 "early_stop": "--early-stop"}
+                 "early_stop": "--early-stop", "search": "--search"}
         given = [flag for name, flag in names.items() if getattr(self, name)]
         return given + (["--seed A,B"] if parse_seed_option(self.seed)[1] else [])
 
@@ -78,9 +79,13 @@ def plan_sweep(training: dict[str, Any], flags: SweepFlags,
     base, space = search_space(
         training, seeds=flags.seeds, seed_list=parse_seed_option(flags.seed)[1], grid=flags.grid,
         sample=flags.sample, trials=flags.trials, max_concurrent=flags.max_concurrent,
-        early_stopping=flags.early_stop)
+        early_stopping=flags.early_stop, search=flags.search)
     if not space.is_sweep():
         return base, None
+    if space.search == "optuna":
+        from launcher.training.optuna_search import require_optuna
+
+        require_optuna()  # before anything is written
     trials = expand(base, space, say)
     if say is not None:
         say(f"sweep: {len(trials)} trials ({describe(space)})")
@@ -104,6 +109,8 @@ def describe(space: SearchSpace) -> str:
         parts.append(f"{space.trials} draws")
     if space.seeds:
         parts.append(f"seeds {', '.join(map(str, space.seeds))}")
+    if space.search != "random":
+        parts.append(f"values proposed by {space.search}")
     if space.early_stop:
         rule = space.early_stop
         parts.append(f"early stopping: {rule['method']}, grace {rule['grace_iters']} iterations, "

@@ -6,14 +6,7 @@ directory (training/sweep_record.py). The actor is threaded (max_concurrency=2):
 thread trains, the other answers `stop()` and `progress()`. An actor that finished a
 trial takes the next one (RLlib is imported once per actor, not once per trial).
 
-Sizing (`size_trials`), from the cluster's resources when the sweep starts:
-  embedded Ray or `--address`: a trial holds 1 CPU (its trainer) plus one per env runner;
-      as many trials run at once as fit (at most --max-concurrent), and each gets the
-      env runners its share of the CPUs allows (no more than its preset asks for); the
-      GPUs asked for (--num-gpus) are split between them (fractional GPUs for learners).
-  a cluster job (`launcher node`'s head, `placement`): the trials' trainers run on the
-      head; the rollout nodes' env-runner slots are split between concurrent trials, and
-      the learner node (its slot, GPUs) is shared: each learner holds 1/N of it.
+Sizing: training/trial_sizing.py.
 
 Signals: the process running the sweep owns the one `StopRequests`. A stop signal is
 passed to every running trial, which finishes its iteration, checkpoints and ends
@@ -25,10 +18,9 @@ its process dies) is recorded with its error and the others go on.
 
 from __future__ import annotations
 
-import math
 import time
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +28,12 @@ from launcher.contract import (
     EXIT_CRASH,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    ROLLOUT_RESOURCE,
     TRIAL_ERROR_FILE,
 )
 from launcher.errors import UserError, first_line
 from launcher.files import write_atomic
 from launcher.training.early_stop import CHECK_EVERY_S, asha_of
+from launcher.training.optuna_search import OptunaSearch
 from launcher.training.resources import ClusterPlacement
 from launcher.training.settings import TrainSettings
 from launcher.training.signals import CLOSING, WAITING, StopRequests
@@ -57,76 +49,15 @@ from launcher.training.sweep_record import (
     SweepRecord,
     Trial,
     apply_resume,
+    check_trials,
     describe_outcome,
     prepare_trial_dir,
     read_sweep,
 )
+from launcher.training.trial_sizing import Sizing, learner_node_cpus, size_trials
 
 POLL_S = 0.5
 PROGRESS_EVERY_S = 15.0
-
-
-# --- sizing -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Sizing:
-    concurrent: int  # trials at once
-    runners: int  # env runners per trial
-    actor_cpus: float  # CPUs the trial's actor (its trainer) holds
-    trial_gpus: float  # GPUs per trial (its learner's)
-    placement: ClusterPlacement | None = None  # per trial, on a cluster job
-
-
-def share(total: float, parts: int) -> float:
-    """total / parts, rounded down to Ray's resource precision (1e-4)."""
-    return math.floor(total / parts * 1e4) / 1e4 if total else 0.0
-
-
-def size_trials(resources: dict[str, float], trials: int, *, runners: int | None = None,
-                preset: int | None = None, max_concurrent: int | None = None, gpus: float = 0,
-                placement: ClusterPlacement | None = None,
-                learner_cpus: int | None = None) -> Sizing:
-    """How many trials run at once, and what each gets (see the module docstring)."""
-    limit = min(trials, max_concurrent or trials)
-    if placement is not None:
-        return _size_on_roles(resources, limit, runners, placement, learner_cpus)
-    cpus = int(resources.get("CPU", 0))
-    need = 1 + (runners or 0)
-    if cpus < need:
-        raise UserError(f"a trial needs {need} CPUs (one for its trainer, one per env runner), "
-                        f"but the cluster has {cpus}; lower --num-env-runners")
-    concurrent = min(limit, cpus // need)
-    if runners is None:
-        runners = max(cpus // concurrent - 1, 0)
-        runners = runners if preset is None else min(runners, int(preset))
-    return Sizing(concurrent, runners, 1, share(gpus, concurrent))
-
-
-def _size_on_roles(resources: dict[str, float], limit: int, runners: int | None,
-                   placement: ClusterPlacement, learner_cpus: int | None) -> Sizing:
-    slots = int(resources.get(ROLLOUT_RESOURCE, 0))
-    if runners is not None and runners > slots:
-        raise UserError(f"{runners} env runners per trial asked for, but the rollout nodes offer {slots}")
-    per = 1 if runners is None else runners
-    concurrent = min(limit, slots // per) if per and slots else 1
-    if placement.learners:
-        concurrent = min(concurrent, max(learner_cpus or 1, 1))
-    concurrent = max(concurrent, 1)
-    runners = slots // concurrent if runners is None else runners
-    trial = replace(placement, learner_gpus=share(placement.learner_gpus, concurrent),
-                    learner_share=share(1, concurrent))
-    return Sizing(concurrent, runners, 0, 0.0, trial)
-
-
-def learner_node_cpus() -> int | None:
-    """CPUs of the node that holds the learner role's resource, if any."""
-    import ray
-
-    from launcher.contract import LEARNER_RESOURCE
-
-    for node in ray.nodes():
-        if node.get("Alive") and LEARNER_RESOURCE in (node.get("Resources") or {}):
-            return int(node["Resources"].get("CPU", 1))
-    return None
 
 
 # --- the actor --------------------------------------------------------------------------
@@ -261,6 +192,7 @@ class _Runner:
         self.killed: set[Any] = set()
         self.stopping = False
         self.asha = asha_of(record.space.early_stop, record.rungs)
+        self.search = OptunaSearch(record) if record.space.search == "optuna" else None
         self.stopped_early: dict[str, str] = {}  # trial name -> why
 
     def run(self, queue: list[Trial]) -> None:
@@ -296,6 +228,8 @@ class _Runner:
         return self.ray.remote(TrialActor).options(**options).remote()
 
     def start(self, trial: Trial) -> None:
+        if self.search is not None and not trial.config and not self.propose(trial):
+            return
         run_dir = self.record.trial_dir(trial)
         settings = {**trial.settings, "num_env_runners": self.sizing.runners,
                     "num_gpus": self.sizing.trial_gpus}
@@ -326,6 +260,8 @@ class _Runner:
             setattr(trial, key, value)
         if trial.name in self.stopped_early and trial.state == INTERRUPTED:
             trial.state, trial.stopped_because = STOPPED_EARLY, self.stopped_early[trial.name]
+        if self.search is not None:
+            self.search.tell(trial)
         self.record.save()
         self.say(f"trial {trial.name}: {describe_outcome(trial)}")
 
@@ -343,6 +279,20 @@ class _Runner:
         for ref, (_trial, actor) in self.running.items():
             self.killed.add(ref)
             self.ray.kill(actor)
+
+    def propose(self, trial: Trial) -> bool:
+        """The search's values for the trial, checked as the planned ones were; a value
+        RLlib refuses fails the trial alone (the search learns it), False."""
+        self.search.propose(trial)
+        try:
+            check_trials([trial], placement=self.sizing.placement)
+            return True
+        except UserError as exc:
+            trial.state, trial.error = FAILED, str(exc)
+            self.search.tell(trial)
+            self.record.save()
+            self.say(f"trial {trial.name}: {describe_outcome(trial)}")
+            return False
 
     def stop_bad_trials(self) -> None:
         """Early stopping: each running trial's returns at the rungs it completed."""

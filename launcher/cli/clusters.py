@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from launcher.cli import options as opt
+from launcher.cli import slurm_options as sopt
 from launcher.errors import UserError
 
 app = typer.Typer()
@@ -101,15 +102,15 @@ def job_command(
         "--resume", help="Submit RUN_DIR again; it continues from its last checkpoint.",
         rich_help_panel=opt.OUTPUT)] = None,
     nodes: Annotated[int | None, typer.Option(
-        "--nodes", "-N", help="Rollout nodes (with --gpus > 0); with --gpus 0: all nodes, the "
-                              "first also runs the Ray head and the trainer. [default: 1]",
+        "--nodes", "-N", help="Rollout nodes, besides the head's node (and the learner's, with "
+                              "--gpus); 0: the head runs the env runners. [default: 0]",
         rich_help_panel=opt.PLACEMENT)] = None,
     gpus: Annotated[int | None, typer.Option(
         "--gpus", help="GPUs for the learner node (its own het-job component, --gres=gpu:N); "
                        "0: none. [default: 0]", rich_help_panel=opt.PLACEMENT)] = None,
     cpus_per_node: Annotated[int | None, typer.Option(
-        "--cpus-per-node", help="CPUs per node (default: site profile, else whole nodes with "
-                                "--exclusive).", rich_help_panel=opt.PLACEMENT)] = None,
+        "--cpus-per-node", help="CPUs per node (default: the site profile's, else 4; with "
+                                "--exclusive: the whole node's).", rich_help_panel=opt.PLACEMENT)] = None,
     learner_on_cpu: Annotated[bool | None, typer.Option(
         "--learner-on-cpu/--learner-on-gpu",
         help="Train on the learner node's CPUs although Slurm allocates its GPU (GPUs torch "
@@ -180,6 +181,10 @@ def job_command(
     runtime: Annotated[str | None, typer.Option(
         "--runtime", help="apptainer, or none: `launcher` from the host environment.",
         rich_help_panel=opt.RUNTIME)] = None,
+    mem: sopt.Mem = None, constraint: sopt.Constraint = None, reservation: sopt.Reservation = None,
+    mail_type: sopt.MailType = None, mail_user: sopt.MailUser = None,
+    dependency: sopt.Dependency = None, gpu_type: sopt.GpuType = None,
+    exclusive: sopt.Exclusive = None, sbatch: sopt.Sbatch = None,
 ) -> None:
     """`submit` and `render`: plan a Slurm job from the options; `render` prints its job
     script, `submit` writes the run directory and submits it (or, --dry-run, says how)."""
@@ -206,6 +211,9 @@ def job_command(
         "image": image, "head_image": head_image, "rollout_image": rollout_image,
         "learner_image": learner_image, "runtime": runtime, "job_name": job_name,
         "checkpoint_before": checkpoint_before, "learner_on_cpu": learner_on_cpu,
+        "mem": mem, "constraint": constraint, "reservation": reservation, "mail_type": mail_type,
+        "mail_user": mail_user, "dependency": dependency, "gpu_type": gpu_type,
+        "exclusive": exclusive, "sbatch": sbatch,
     }
     job = slurm_jobs.plan(training, flags, site, resume=resume, write=not rendering)
     if rendering:

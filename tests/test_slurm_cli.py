@@ -176,9 +176,13 @@ def test_site_profile_and_flags(slurm, tmp_path, capsys):
     assert not (tmp_path / "o").exists()  # render writes nothing
 
 
-def test_render_refuses_dry_run(capsys):
+def test_render_has_no_dry_run_and_a_usage_error_is_one_line(capsys):
+    """render never submits: it takes no --dry-run, and Typer's usage error for it is one
+    line, like every other bad input."""
     code, _, err = call_cli(capsys, "render", "--dry-run")
-    assert_one_line_error(code, err, "never submits")
+    assert_one_line_error(code, err, "No such option: --dry-run", "render --help")
+    code, _, err = call_cli(capsys, "submit", "--nodes", "two")
+    assert_one_line_error(code, err, "'--nodes'", "submit --help")
 
 
 def submitted(slurm, tmp_path, capsys, name="r3") -> Path:

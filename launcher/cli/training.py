@@ -16,6 +16,7 @@ import typer
 
 from launcher.cli import options as opt
 from launcher.contract import REWARD_PLOT
+from launcher.results.plots import X_LABELS
 
 app = typer.Typer()
 
@@ -34,7 +35,7 @@ def train(
     output: opt.Output = None, name: opt.Name = None, checkpoint_every: opt.CheckpointEvery = None,
     eval_every: opt.EvalEvery = None, eval_episodes: opt.EvalEpisodes = None,
     resume: Annotated[Path | None, typer.Option(
-        "--resume", help="Continue RUN_DIR from its last checkpoint.",
+        "--resume", metavar="RUN_DIR", help="Continue RUN_DIR from its last checkpoint.",
         rich_help_panel=opt.OUTPUT)] = None,
 ) -> None:
     """Train an agent. With no options: PPO on CartPole-v1 until it is solved."""
@@ -95,9 +96,10 @@ def results(
 def plot(
     run_dirs: opt.RunDirs,
     out: Annotated[Path, typer.Option(
-        "--out", "-o", help="Image file to write.")] = Path(REWARD_PLOT),
+        "--output", "--out", "-o", metavar="FILE", help="Image file to write (.png, .pdf, .svg).")] = Path(
+        REWARD_PLOT),
     x: Annotated[str, typer.Option(
-        "--x", help="x axis: env_steps, iteration or time.")] = "env_steps",
+        "--x", **opt.choices(X_LABELS, "x axis", "--x"), help="The x axis.")] = "env_steps",
 ) -> None:
     """Draw the mean-return curves of one or several runs in one figure."""
     from launcher.results.plots import plot as draw
@@ -107,10 +109,11 @@ def plot(
 
 @app.command(rich_help_panel=opt.TRAIN_AND_INSPECT)
 def tensorboard(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (or a folder of runs).")],
-    port: Annotated[int, typer.Option("--port", help="Port to serve on.")] = 6006,
+    run_dirs: Annotated[list[Path], typer.Argument(
+        metavar="RUN_DIR...", help="Run directories (or a folder of runs).")],
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to serve on.")] = 6006,
     host: Annotated[str, typer.Option(
-        "--host", help="Address to bind (0.0.0.0: all).")] = "127.0.0.1",
+        "--host", metavar="ADDRESS", help="Address to bind (0.0.0.0: all).")] = "127.0.0.1",
 ) -> None:
     """Serve TensorBoard on runs; prints the URL, and the ssh tunnel on a cluster."""
     from launcher.results.tensorboard import serve

@@ -421,6 +421,14 @@ def test_sbatch_options_per_component_and_the_last_one_wins():
     assert learner[-2:] == ["--tmp=20G", "--gpu-bind=closest"]
 
 
+def test_a_role_of_its_own_needs_a_component_of_its_own():
+    with pytest.raises(UserError) as info:
+        job_options(SiteProfile(), {"nodes": 2, "sbatch": ["rollout:tmp=1G"]})
+    assert "without --gpus the job is one component" in str(info.value)
+    plain = job_options(SiteProfile(), {"nodes": 2, "sbatch": ["head:tmp=1G"]})
+    assert plain.components()[0]["directives"][-1] == "--tmp=1G"
+
+
 def test_whole_nodes_only_when_asked():
     """No --exclusive unless a flag or the site profile asks; otherwise the CPUs the job
     needs (--cpus-per-node, else the default), and --mem when given."""

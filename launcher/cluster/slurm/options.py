@@ -176,8 +176,13 @@ class JobOptions:
         else:
             shapes = [(HEAD, 1 + self.nodes, 0)]
         shapes = [shape for shape in shapes if shape[1] > 0]
+        # cpus, step_cpus and the placement's fields: for a site's own copy of an older
+        # template (LAUNCHER_SLURM_TEMPLATE), which wrote the lines itself.
+        cpus = self.cpus_per_node
         return [{"role": role, "nodes": nodes, "gpus": gpus, "group": group,
-                 "directives": self.directives(role, nodes, gpus)}
+                 "directives": self.directives(role, nodes, gpus), "cpus": cpus,
+                 "step_cpus": f"--cpus-per-task={cpus}" if cpus else "--whole",
+                 **dataclasses.asdict(getattr(self, role))}
                 for group, (role, nodes, gpus) in enumerate(shapes)]
 
     def directives(self, role: str, nodes: int, gpus: int) -> list[str]:
@@ -238,6 +243,11 @@ def job_options_over(opts: JobOptions, flags: dict[str, Any]) -> JobOptions:
             raise TypeError(f"unknown job option {name}")
     if flags.get("gpu_type") is not None and opts.gpus == 0:
         raise UserError("--gpu-type is the learner node's GPU model: give --gpus N too")
+    for entry in flags.get("sbatch") or []:
+        role = split_role(entry)[0]
+        if role not in (None, HEAD) and not opts.hetjob:
+            raise UserError(f"--sbatch {entry}: without --gpus the job is one component of "
+                            "the head's and the rollout nodes: give OPTION=VALUE without a role")
     return opts.validate()
 
 

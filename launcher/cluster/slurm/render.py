@@ -66,7 +66,7 @@ def render(options: JobOptions, run_dir: str | Path) -> str:
         version=__version__, comment=COMMENT,
         job_name=options.job_name, time=options.time, signal_s=options.signal_s,
         job_directives=options.job_directives(), components=options.components(),
-        steps=steps(options),
+        steps=steps(options), hetjob=options.hetjob,
         run_dir=run_dir, runtime=options.runtime,
         images={role: options.image_for(role) for role in options.roles} if options.apptainer else {},
         learner_nv=options.learner_nv,

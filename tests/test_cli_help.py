@@ -224,3 +224,13 @@ print(sorted(m for m in {HEAVY!r} if m in sys.modules))
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_defaults_are_shown_one_way():
+    """A default is Typer's `[default: ...]`, never written into the help text as well."""
+    import re
+
+    for name in COMMANDS:
+        for param in COMMAND.commands[name].params:
+            text = getattr(param, "help", None) or ""
+            assert not re.search(r"\(default[ :]", text), (name, param.opts, text)

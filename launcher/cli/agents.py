@@ -29,7 +29,8 @@ def evaluate(
     episodes: Annotated[int, typer.Option(
         "--episodes", "-n", metavar="N", help="Episodes to play.")] = 10,
     seed: Annotated[int | None, typer.Option(
-        "--seed", metavar="N", help="Seed of the env resets (default: chosen, and recorded).")] = None,
+        "--seed", metavar="N", help="Seed of the env resets.",
+        show_default="chosen, and recorded")] = None,
     explore: Annotated[bool, typer.Option(
         "--explore", help="Sample actions as in training instead of the greedy ones.")] = False,
     env_config: Annotated[list[str] | None, typer.Option(

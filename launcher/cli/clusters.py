@@ -37,8 +37,8 @@ def local(
     nodes: opt.Nodes = 2,
     gpus: opt.Gpus = 0,
     cpus_per_node: Annotated[int | None, typer.Option(
-        "--cpus-per-node", metavar="N", help="CPUs per container (default: this machine's CPUs shared "
-                                "between them).", rich_help_panel=opt.PLACEMENT)] = None,
+        "--cpus-per-node", metavar="N", help="CPUs per container.",
+        show_default="this machine's CPUs shared between them", rich_help_panel=opt.PLACEMENT)] = None,
     memory: Annotated[str | None, typer.Option(
         "--memory", metavar="SIZE", help="Memory limit per container, e.g. 2g.",
         rich_help_panel=opt.CONTAINERS)] = None,
@@ -52,7 +52,8 @@ def local(
         "--keep", help="Leave the containers and network for inspection.",
         rich_help_panel=opt.CONTAINERS)] = False,
     prefix: Annotated[str | None, typer.Option(
-        "--prefix", metavar="NAME", help="Container/network name prefix (default launcher-local-<job id>).",
+        "--prefix", metavar="NAME", help="Container/network name prefix.",
+        show_default="launcher-local-<job id>",
         rich_help_panel=opt.CONTAINERS)] = None,
     ready_timeout: Annotated[float, typer.Option(
         "--ready-timeout", metavar="SECONDS", help="Seconds for every node to join.",
@@ -104,8 +105,9 @@ def job_command(
     nodes: opt.JobNodes = None,
     gpus: opt.JobGpus = None,
     cpus_per_node: Annotated[int | None, typer.Option(
-        "--cpus-per-node", metavar="N", help="CPUs per node (default: the site profile's, else 4; with "
-                                "--exclusive: the whole node's).", rich_help_panel=opt.PLACEMENT)] = None,
+        "--cpus-per-node", metavar="N", help="CPUs per node (with --exclusive, if not given: the "
+                                             "whole node's).",
+        show_default="the site profile's, else 4", rich_help_panel=opt.PLACEMENT)] = None,
     learner_on_cpu: Annotated[bool | None, typer.Option(
         "--learner-on-cpu/--learner-on-gpu",
         help="Train on the learner node's CPUs although Slurm allocates its GPU (GPUs torch "
@@ -123,7 +125,7 @@ def job_command(
     qos: Annotated[str | None, typer.Option(
         "--qos", metavar="NAME", help="QoS for every component.", rich_help_panel=opt.SLURM)] = None,
     job_name: Annotated[str | None, typer.Option(
-        "--job-name", "-J", metavar="NAME", help="Slurm job name (default: run name).",
+        "--job-name", "-J", metavar="NAME", help="Slurm job name.", show_default="the run's name",
         rich_help_panel=opt.SLURM)] = None,
     site: Annotated[Path | None, typer.Option(
         "--site", envvar="LAUNCHER_SITE", metavar="FILE",
@@ -131,8 +133,8 @@ def job_command(
         rich_help_panel=opt.SLURM)] = None,
     checkpoint_before: Annotated[int | None, typer.Option(
         "--checkpoint-before", metavar="SECONDS",
-        help="Seconds before the time limit to checkpoint and requeue (default: a fifth of "
-             "--time, 60-600).",
+        help="Seconds before the time limit to checkpoint and requeue.",
+        show_default="a fifth of --time, 60-600",
         rich_help_panel=opt.SLURM)] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Write the run dir and job script; print the sbatch command.",
@@ -168,19 +170,20 @@ def job_command(
         "--image", metavar="SIF", help="Container image (.sif) of every node for --runtime apptainer.",
         rich_help_panel=opt.RUNTIME)] = None,
     head_image: Annotated[str | None, typer.Option(
-        "--head-image", metavar="SIF", help="Image of the head (default: --image).",
+        "--head-image", metavar="SIF", help="Image of the head.", show_default="--image",
         rich_help_panel=opt.RUNTIME)] = None,
     rollout_image: Annotated[str | None, typer.Option(
-        "--rollout-image", metavar="SIF", help="Image of the rollout nodes (default: --image).",
+        "--rollout-image", metavar="SIF", help="Image of the rollout nodes.", show_default="--image",
         rich_help_panel=opt.RUNTIME)] = None,
     learner_image: Annotated[str | None, typer.Option(
         "--learner-image", metavar="SIF",
-        help="Image of the learner node, e.g. the CUDA one (default: --image); a CPU-only "
-             "torch image with --gpus is refused.",
+        help="Image of the learner node, e.g. the CUDA one; a CPU-only torch image with "
+             "--gpus is refused.", show_default="--image",
         rich_help_panel=opt.RUNTIME)] = None,
     runtime: Annotated[str | None, typer.Option(
         "--runtime", **opt.choices(RUNTIMES, "runtime"),
         help="apptainer, or none: `launcher` from the host environment.",
+        show_default="the site profile's, else none",
         rich_help_panel=opt.RUNTIME)] = None,
     mem: sopt.Mem = None, constraint: sopt.Constraint = None, reservation: sopt.Reservation = None,
     mail_type: sopt.MailType = None, mail_user: sopt.MailUser = None,

@@ -27,14 +27,14 @@ def node(
     role: Annotated[str, typer.Option("--role", **opt.choices(ROLES, "role"),
                                       help="This node's part in the job.")],
     num_cpus: Annotated[int | None, typer.Option(
-        "--num-cpus", metavar="N", help="CPUs for Ray on this node (default: SLURM_CPUS_ON_NODE, "
-                           "cluster.yaml, or all usable).")] = None,
+        "--num-cpus", metavar="N", help="CPUs for Ray on this node.",
+        show_default="SLURM_CPUS_ON_NODE, cluster.yaml, or all usable")] = None,
     num_gpus: Annotated[float | None, typer.Option(
-        "--num-gpus", metavar="N", help="GPUs for Ray on this node (default: count of CUDA_VISIBLE_DEVICES, "
-                           "else 0).")] = None,
+        "--num-gpus", metavar="N", help="GPUs for Ray on this node.",
+        show_default="count of CUDA_VISIBLE_DEVICES, else 0")] = None,
     node_ip: Annotated[str | None, typer.Option(
-        "--node-ip", metavar="ADDRESS", help="This node's address on the cluster network (default: what the "
-                          "hostname resolves to / the route to the head).")] = None,
+        "--node-ip", metavar="ADDRESS", help="This node's address on the cluster network.",
+        show_default="what the hostname resolves to / the route to the head")] = None,
 ) -> None:
     """Run one node of a cluster job (Slurm, `launcher local`, or one `docker run`).
 
@@ -60,10 +60,10 @@ def prepare(
     nodes: opt.Nodes = 0,
     gpus: opt.Gpus = 0,
     cpus_per_node: Annotated[int | None, typer.Option(
-        "--cpus-per-node", metavar="N", help="CPUs per node (default: what each node finds).",
+        "--cpus-per-node", metavar="N", help="CPUs per node.", show_default="what each node finds",
         rich_help_panel=opt.PLACEMENT)] = None,
     job_name: Annotated[str | None, typer.Option(
-        "--job-name", metavar="NAME", help="Job name (default: the run dir name).",
+        "--job-name", metavar="NAME", help="Job name.", show_default="the run dir's name",
         rich_help_panel=opt.PLACEMENT)] = None,
     ready_timeout: Annotated[float, typer.Option(
         "--ready-timeout", metavar="SECONDS", help="Seconds for every node to join.",

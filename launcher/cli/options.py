@@ -77,14 +77,14 @@ JobGpus = Annotated[int | None, typer.Option(
 # --- training options ---------------------------------------------------------------------
 Algo = Annotated[str | None, typer.Option(
     "--algo", "--run", **choices(ALGORITHMS, "algorithm"),
-    help="RLlib algorithm (default PPO). Alias: --run.", rich_help_panel=TRAINING)]
+    help="RLlib algorithm. Alias: --run.", show_default="PPO", rich_help_panel=TRAINING)]
 Env = Annotated[str | None, typer.Option(
     "--env", "--name-env", metavar="ENV",
     help="Gymnasium id, package.module:Class or path/to/file.py:Class. Alias: --name-env.",
     rich_help_panel=TRAINING)]
 Framework = Annotated[str | None, typer.Option(
     "--framework", **choices(FRAMEWORKS, "framework"),
-    help="torch (default) or tf2 (RLlib's old API stack).", rich_help_panel=TRAINING)]
+    help="torch, or tf2 (RLlib's old API stack).", show_default="torch", rich_help_panel=TRAINING)]
 ConfigFile = Annotated[Path | None, typer.Option(
     "--config", "-f", metavar="FILE",
     help="Experiment YAML: launcher settings, a tutorial-style config dict, or an RLlib "
@@ -97,8 +97,8 @@ EnvConfig = Annotated[list[str] | None, typer.Option(
     rich_help_panel=TRAINING)]
 Code = Annotated[Path | None, typer.Option(
     "--code", metavar="DIR",
-    help="Your env's code to ship with a cluster job (default: the env file's folder, or its "
-         "top-level package); train: first on the import path.", rich_help_panel=TRAINING)]
+    help="Your env's code to ship with a cluster job; train: first on the import path.",
+    show_default="the env file's folder, or its top-level package", rich_help_panel=TRAINING)]
 Seed = Annotated[int | None, typer.Option(
     "--seed", metavar="N", help="Random seed.", rich_help_panel=TRAINING)]
 
@@ -114,13 +114,14 @@ StopTime = Annotated[float | None, typer.Option(
 
 # --- resources ----------------------------------------------------------------------------
 NumCpus = Annotated[int | None, typer.Option(
-    "--num-cpus", metavar="N", help="CPUs for Ray (default: all).", rich_help_panel=RESOURCES)]
+    "--num-cpus", metavar="N", help="CPUs for Ray.", show_default="all",
+    rich_help_panel=RESOURCES)]
 NumGpus = Annotated[float | None, typer.Option(
-    "--num-gpus", metavar="N", help="GPUs for the learner, may be a fraction (default 0).",
+    "--num-gpus", metavar="N", help="GPUs for the learner, may be a fraction.", show_default="0",
     rich_help_panel=RESOURCES)]
 NumEnvRunners = Annotated[int | None, typer.Option(
-    "--num-env-runners", metavar="N", help="Remote env runners (default: fit the CPUs; on a cluster one "
-                              "per rollout CPU).", rich_help_panel=RESOURCES)]
+    "--num-env-runners", metavar="N", help="Remote env runners.",
+    show_default="what the CPUs fit; on a cluster one per rollout CPU", rich_help_panel=RESOURCES)]
 LocalMode = Annotated[bool, typer.Option(
     "--local-mode", help="One core, no remote workers.", rich_help_panel=RESOURCES)]
 Address = Annotated[str | None, typer.Option(
@@ -130,23 +131,25 @@ Address = Annotated[str | None, typer.Option(
 
 # --- output -------------------------------------------------------------------------------
 Output = Annotated[Path | None, typer.Option(
-    "--output", "-o", metavar="DIR", help="Results root (./ray_results; on a cluster: shared storage).",
-    rich_help_panel=OUTPUT)]
+    "--output", "-o", metavar="DIR", help="Results root (on a cluster: shared storage).",
+    show_default="./ray_results", rich_help_panel=OUTPUT)]
 Name = Annotated[str | None, typer.Option(
-    "--name", metavar="NAME", help="Run directory name (default: algo_env_time).", rich_help_panel=OUTPUT)]
+    "--name", metavar="NAME", help="Run directory name.", show_default="ALGO_ENV_TIME",
+    rich_help_panel=OUTPUT)]
 CheckpointEvery = Annotated[int | None, typer.Option(
-    "--checkpoint-every", metavar="N", help="Iterations between checkpoints (train: 10, cluster jobs: 1; "
-                               "0 = final only).", rich_help_panel=OUTPUT)]
+    "--checkpoint-every", metavar="N", help="Iterations between checkpoints (0: the final one only).",
+    show_default="10; cluster jobs: 1", rich_help_panel=OUTPUT)]
 
 # --- evaluation ---------------------------------------------------------------------------
 EVALUATION = "Evaluation"
 EvalEvery = Annotated[int | None, typer.Option(
-    "--eval-every", metavar="N", help="Evaluate greedily every N iterations, on an env runner of its own "
-                         "(0 = never; default 0). Its mean return goes to progress.csv "
-                         "(evaluation_return_mean), TensorBoard and the reward plot.",
-    rich_help_panel=EVALUATION)]
+    "--eval-every", metavar="N", help="Evaluate greedily every N iterations, on an env runner of "
+                                      "its own (0: never). Its mean return goes to progress.csv "
+                                      "(evaluation_return_mean), TensorBoard and the reward plot.",
+    show_default="0", rich_help_panel=EVALUATION)]
 EvalEpisodes = Annotated[int | None, typer.Option(
-    "--eval-episodes", metavar="N", help="Episodes per evaluation (default 10).", rich_help_panel=EVALUATION)]
+    "--eval-episodes", metavar="N", help="Episodes per evaluation.", show_default="10",
+    rich_help_panel=EVALUATION)]
 
 # --- a job's run directories --------------------------------------------------------------
 JobRef = Annotated[str, typer.Argument(metavar="JOB_ID|RUN_DIR",

@@ -25,7 +25,7 @@ MailType = Annotated[str | None, typer.Option(
                                          "TIME_LIMIT_90..., joined by ','.",
     rich_help_panel=SLURM)]
 MailUser = Annotated[str | None, typer.Option(
-    "--mail-user", metavar="ADDRESS", help="Who Slurm mails (default: you).",
+    "--mail-user", metavar="ADDRESS", help="Who Slurm mails.", show_default="you",
     rich_help_panel=SLURM)]
 Dependency = Annotated[str | None, typer.Option(
     "--dependency", "-d", metavar="DEPENDENCY",
@@ -35,8 +35,9 @@ GpuType = Annotated[str | None, typer.Option(
     "--gpu-type", metavar="MODEL", help="GPU model of the learner node: --gres=gpu:MODEL:N "
                                         "(needs --gpus N).", rich_help_panel=SLURM)]
 Exclusive = Annotated[bool | None, typer.Option(
-    "--exclusive/--shared", help="Whole nodes for every component (default: the site "
-                                 "profile's, else only --cpus-per-node CPUs and --mem).",
+    "--exclusive/--shared", help="Whole nodes for every component (--shared: only "
+                                 "--cpus-per-node CPUs and --mem).",
+    show_default="the site profile's, else --shared",
     rich_help_panel=SLURM)]
 Sbatch = Annotated[list[str] | None, typer.Option(
     "--sbatch", metavar="[ROLE:]OPTION=VALUE",

@@ -255,7 +255,7 @@ def test_cancel_leaves_no_ray_apptainer_or_mount_on_any_node(cluster, long_job):
 
 # --- a time limit: checkpoint, requeue, resume inside the SIF -----------------------------------
 def test_time_limit_requeues_and_resumes_in_the_sif_without_losing_iterations(cluster):
-    job, run_dir = submit(cluster, "--nodes", "1", "--gpus", "0", "--time", "3",
+    job, run_dir = submit(cluster, "--nodes", "0", "--gpus", "0", "--time", "3",
                           "--checkpoint-before", "100", "--stop-time", "75")
     info = wait_ended(cluster, job, 600)
     log = read_log(cluster, job)
@@ -278,7 +278,7 @@ def test_two_jobs_share_nodes_and_both_finish(cluster):
     cluster.exec("scontrol", "create", "PartitionName=pair", "Nodes=lt-app-c[1-2]",
                  "MaxTime=INFINITE", "State=UP", check=False)
     try:
-        jobs = [submit(cluster, "--nodes", "2", "--gpus", "0", "--partition", "pair",
+        jobs = [submit(cluster, "--nodes", "1", "--gpus", "0", "--partition", "pair",
                        "--stop-iters", "3") for _ in range(2)]
 
         def both_running():

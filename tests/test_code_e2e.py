@@ -107,7 +107,7 @@ def test_local_trains_a_package_of_two_modules(client, prefix, tmp_path):  # noq
 def test_submit_trains_a_relative_env_file_deleted_after_submission(cluster):  # noqa: F811
     here = write_env_dir(cluster.shared / f"envs-{uuid.uuid4().hex[:8]}")
     name = f"t{uuid.uuid4().hex[:8]}"
-    proc = cluster.launcher("submit", "--runtime", "none", "--nodes", "2", "--gpus", "0",
+    proc = cluster.launcher("submit", "--runtime", "none", "--nodes", "1", "--gpus", "0",
                             "--env", "slow_env.py:SlowCartPole", "--stop-iters", "2",
                             "--output", str(runs(cluster)), "--name", name, workdir=str(here))
     assert proc.returncode == 0, proc.stdout + proc.stderr

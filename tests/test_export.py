@@ -25,7 +25,7 @@ from tests.test_evaluate import basic_run, ppo_run, run_dir_with_checkpoint, sac
 def test_unknown_format(capsys, tmp_path):
     run = run_dir_with_checkpoint(tmp_path / "run")
     code, _, err = call_cli(capsys, "export", str(run), "--format", "tflite", "-o", str(tmp_path / "p"))
-    assert_one_line_error(code, err, "--format must be one of onnx, torchscript")
+    assert_one_line_error(code, err, "unknown format 'tflite' for --format; valid: onnx, torchscript")
 
 
 def test_not_a_run_dir(capsys, tmp_path):

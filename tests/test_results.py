@@ -81,4 +81,4 @@ def test_results_on_a_directory_without_progress(capsys, tmp_path):
 def test_plot_bad_axis(capsys, launcher_run, tmp_path):
     code, _, err = call_cli(capsys, "plot", str(launcher_run), "--x", "episodes", "-o",
                             str(tmp_path / "p.png"))
-    assert_one_line_error(code, err, "--x must be one of")
+    assert_one_line_error(code, err, "unknown x axis 'episodes' for --x; valid: env_steps, iteration, time")

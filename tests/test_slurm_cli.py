@@ -176,9 +176,13 @@ def test_site_profile_and_flags(slurm, tmp_path, capsys):
     assert not (tmp_path / "o").exists()  # render writes nothing
 
 
-def test_render_refuses_dry_run(capsys):
+def test_render_has_no_dry_run_and_a_usage_error_is_one_line(capsys):
+    """render never submits: it takes no --dry-run, and Typer's usage error for it is one
+    line, like every other bad input."""
     code, _, err = call_cli(capsys, "render", "--dry-run")
-    assert_one_line_error(code, err, "never submits")
+    assert_one_line_error(code, err, "No such option: --dry-run", "render --help")
+    code, _, err = call_cli(capsys, "submit", "--nodes", "two")
+    assert_one_line_error(code, err, "'--nodes'", "submit --help")
 
 
 def submitted(slurm, tmp_path, capsys, name="r3") -> Path:
@@ -483,3 +487,55 @@ def test_a_cpu_torch_image_on_a_gpu_learner_is_refused_from_its_labels(tmp_path,
         assert "launcher.torch=cpu" in str(err.value) and "--learner-image" in str(err.value)
     else:
         images.check_image_labels(options, runner=inspect_answer(labels))
+
+
+def test_render_writes_every_site_option(slurm, tmp_path, capsys):
+    code, stdout, err = call_cli(
+        capsys, "render", "--nodes", "1", "--gpus", "2", "--gpu-type", "a100", "--mem", "16G",
+        "--constraint", "intel&ib", "--reservation", "rl-week", "--mail-type", "END,FAIL",
+        "--mail-user", "me@lab.org", "--dependency", "afterok:11:12", "--exclusive",
+        "--sbatch", "tmp=20G", "--sbatch", "learner:gres-flags=enforce-binding",
+        "--stop-iters", "1", "--output", str(tmp_path / "o"))
+    assert code == 0, err
+    for line in ("--gres=gpu:a100:2", "--mem=16G", "--constraint=intel&ib", "--reservation=rl-week",
+                 "--mail-type=END,FAIL", "--mail-user=me@lab.org", "--dependency=afterok:11:12",
+                 "--exclusive", "--tmp=20G", "--gres-flags=enforce-binding"):
+        assert f"#SBATCH {line}\n" in stdout, line
+    assert stdout.count("#SBATCH --gres-flags=enforce-binding") == 1  # the learner's only
+    assert stdout.count("#SBATCH --mem=16G") == 3  # every component
+    assert "srun --het-group=2 --nodes=1 --ntasks=1 --cpus-per-task" not in stdout  # --exclusive
+    assert "--het-group=2 --nodes=1 --ntasks=1 --whole --gres=gpu:a100:2" in stdout
+    assert not (tmp_path / "o").exists() and calls(slurm) == []
+
+
+def test_render_nodes_0_gpus_1_is_a_head_and_a_learner(slurm, tmp_path, capsys):
+    code, stdout, err = call_cli(capsys, "render", "--nodes", "0", "--gpus", "1",
+                                 "--stop-iters", "1", "--output", str(tmp_path / "o"))
+    assert code == 0, err
+    assert "--nodes=0" not in stdout and stdout.count("#SBATCH hetjob") == 1
+    assert "node_step rollout" not in stdout and "--het-group=1" in stdout
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--mem", "4GB"], "--mem '4GB' is not a Slurm memory size"),
+    (["--mail-type", "SOMETIMES"], "--mail-type"),
+    (["--mail-user", "a b"], "--mail-user"),
+    (["--dependency", "afterok"], "--dependency"),
+    (["--constraint", "a b"], "--constraint"),
+    (["--reservation", "$(id)"], "reservation"),
+    (["--gpu-type", "a100"], "give --gpus N"),
+    (["--sbatch", "nodes=3"], "use --nodes"),
+    (["--sbatch", "signal=USR1@5"], "use --checkpoint-before"),
+    (["--sbatch", "output=x.log"], "option of the launcher's own"),
+    (["--sbatch", "tmp=1G;id"], "no spaces"),
+    (["--nodes", "0", "--cpus-per-node", "1"], "the head runs the env runners"),
+    (["--nodes", "-1"], "--nodes"),
+    (["--time", "99:99:99"], "--time"),
+])
+def test_bad_site_options_fail_before_anything_is_written(slurm, tmp_path, capsys, args, fragment):
+    for command in ("submit", "render"):
+        out = tmp_path / command
+        code, _, err = call_cli(capsys, command, "--stop-iters", "1", "--output", str(out), *args)
+        assert_one_line_error(code, err, fragment)
+        assert not out.exists()
+    assert calls(slurm) == []

@@ -217,7 +217,7 @@ def test_list_and_cancel_stop_the_job_and_its_ray(cluster, long_job):
 
 # --- 4: a time limit: checkpoint, requeue, resume, nothing lost ---------------------------------
 def test_time_limit_requeues_and_resumes_without_losing_iterations(cluster):
-    job, run_dir = submit(cluster, "--nodes", "1", "--gpus", "0", "--time", "3",
+    job, run_dir = submit(cluster, "--nodes", "0", "--gpus", "0", "--time", "3",
                           "--checkpoint-before", "100", "--stop-time", "75")
     info = wait_ended(cluster, job, 600)
     log = read_log(cluster, job)
@@ -241,7 +241,7 @@ def test_two_jobs_share_nodes_and_both_finish(cluster):
     cluster.exec("scontrol", "create", "PartitionName=pair", "Nodes=lt-slurm-c[1-2]",
                  "MaxTime=INFINITE", "State=UP", check=False)
     try:
-        jobs = [submit(cluster, "--nodes", "2", "--gpus", "0", "--partition", "pair",
+        jobs = [submit(cluster, "--nodes", "1", "--gpus", "0", "--partition", "pair",
                        "--stop-iters", "3") for _ in range(2)]
 
         def both_running():
@@ -285,4 +285,22 @@ def test_sweep_job_requeued_in_the_middle_finishes_every_trial(cluster):
     shown = cluster.launcher("results", str(run_dir), "--json")
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert sorted(c["done"] for c in json.loads(shown.stdout)["configurations"]) == [2, 2]
+    no_ray_left(cluster)
+
+
+# --- 6: the options sites need reach Slurm: a dependency, memory, an extra #SBATCH option ---------
+def test_dependency_mem_and_sbatch_options_are_honoured(cluster):
+    first, first_dir = submit(cluster, "--nodes", "0", "--gpus", "0", "--stop-iters", "2")
+    second, second_dir = submit(cluster, "--nodes", "0", "--gpus", "0", "--stop-iters", "1",
+                                "--dependency", f"afterok:{first}", "--mem", "500M",
+                                "--sbatch", "begin=now")
+    waiting = job_state(cluster, second)  # the first job takes far longer than this to end
+    assert f"afterok:{first}" in waiting.get("Dependency", ""), waiting
+    first_info = wait_ended(cluster, first, 400)
+    assert first_info["JobState"] == "COMPLETED", read_log(cluster, first)[-3000:]
+    second_info = wait_ended(cluster, second, 400)
+    assert second_info["JobState"] == "COMPLETED", read_log(cluster, second)[-3000:]
+    assert second_info["StartTime"] >= first_info["EndTime"], (first_info, second_info)
+    assert second_info.get("MinMemoryNode") == "500M", second_info
+    assert len(progress(second_dir)) == 1
     no_ray_left(cluster)

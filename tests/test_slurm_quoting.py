@@ -197,3 +197,28 @@ def test_variable_names_are_refused_or_plain(name, where):
     assert ENV_NAME.fullmatch(name)
     text = render(job_options(site, {}), "/r")
     assert (f"\nexport {name}=x\n" if where == "env" else f"\nunset {name}\n") in text
+
+
+SITE_VALUE = st.one_of(st.text(max_size=30), hostile(), st.sampled_from(
+    ["16G", "a100|h100", "END,FAIL", "afterok:12:13", "me@lab.org", "tmp=20G", "learner:tmp=1G"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=SITE_VALUE, where=st.sampled_from(["mem", "constraint", "reservation", "mail_type",
+                                                "mail_user", "dependency", "gpu_type", "sbatch"]))
+def test_site_option_values_are_refused_or_one_plain_word(value, where):
+    """The #SBATCH lines of --mem, --constraint, ..., --sbatch: a value is refused in one
+    line, or lands on its own #SBATCH line as one word without a shell or quote character."""
+    flags = {where: [value] if where == "sbatch" else value, "gpus": 1}
+    try:
+        options = job_options(SiteProfile(), flags)
+    except UserError as exc:
+        assert "\n" not in str(exc).replace(repr(value), "")
+        return
+    base = set(render(job_options(SiteProfile(), {"gpus": 1}), "/r").splitlines())
+    added = [line for line in render(options, "/r").splitlines()
+             if line.startswith("#SBATCH ") and line not in base]
+    assert added, (where, value)
+    for line in added:
+        word = line.removeprefix("#SBATCH ")
+        assert word.startswith("--") and not set(word) & set(" \t\r\n'\"`$;#\\<>(){}~"), line

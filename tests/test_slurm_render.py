@@ -36,9 +36,16 @@ SITE = {
     "binds": ["/scratch", "/projects/rl"], "scratch": "/tmp/scratch",
 }
 
+SITE_OPTIONS = {
+    "partition": "standard", "reservation": "rl-week", "constraint": "intel&ib", "mem": "4000M",
+    "sbatch": ["--hint=nomultithread", "tmp=20G"], "exclusive": False,
+    "learner": {"partition": "gpu", "constraint": "a100|h100", "mem": "64G",
+                "sbatch": ["gpu-bind=closest"]},
+}
+
 CASES = {
-    # --gpus 0: one plain job, the first node hosts the head and the trainer.
-    "cpu_only": lambda: job_options(SiteProfile(), {"nodes": 3, "gpus": 0, "cpus_per_node": 36,
+    # --gpus 0: one plain job, the first node hosts the head and the trainer, 2 rollout nodes.
+    "cpu_only": lambda: job_options(SiteProfile(), {"nodes": 2, "gpus": 0, "cpus_per_node": 36,
                                                     "time": "00:20:00", "job_name": "cartpole-cpu"}),
     # --gpus 1: heterogeneous job, head / rollout nodes / GPU learner.
     "heterogeneous": lambda: job_options(SiteProfile(), {
@@ -51,10 +58,20 @@ CASES = {
     # everything from a site profile (examples/site-example.yaml), one flag on top.
     "site_profile": lambda: job_options(SiteProfile.from_dict(SITE), {"nodes": 3, "gpus": 1,
                                                                       "job_name": "rl-site"}),
-    # whole nodes (no --cpus-per-node), runtime none with an environment to activate.
+    # whole nodes (the site profile says so), runtime none with an environment to activate.
     "exclusive_activate": lambda: job_options(SiteProfile.from_dict(
-        {"activate": "/scratch/me/conda envs/rl/bin/activate", "unset": ["LD_PRELOAD"]}),
-        {"nodes": 1, "gpus": 0, "job_name": "whole"}),
+        {"activate": "/scratch/me/conda envs/rl/bin/activate", "unset": ["LD_PRELOAD"],
+         "exclusive": True}), {"nodes": 0, "gpus": 0, "job_name": "whole"}),
+    # no options at all: one node, the CPUs it needs (not the whole node).
+    "defaults": lambda: job_options(SiteProfile(), {}),
+    # head + learner, no rollout node: no component of 0 nodes.
+    "no_rollout_nodes": lambda: job_options(SiteProfile(), {"nodes": 0, "gpus": 1, "job_name": "lean"}),
+    # the options sites need: memory, constraints, a reservation, mail, a dependency, a GPU
+    # type and other #SBATCH options, from the profile (per component) and from flags.
+    "site_options": lambda: job_options(SiteProfile.from_dict(SITE_OPTIONS), {
+        "nodes": 2, "gpus": 2, "job_name": "rl-opts", "gpu_type": "a100", "mem": "16G",
+        "dependency": "afterok:1234:1235", "mail_type": "end,fail", "mail_user": "me@lab.org",
+        "sbatch": ["rollout:nodelist=c[01-02]", "learner:gres-flags=enforce-binding", "tmp=40G"]}),
 }
 
 
@@ -150,7 +167,7 @@ def test_each_role_runs_its_own_image():
 
 
 def test_plain_job_exports_only_the_images_of_its_roles():
-    one = render(job_options(SiteProfile(), {"nodes": 1, "runtime": "apptainer", "image": "/i/a.sif"}),
+    one = render(job_options(SiteProfile(), {"nodes": 0, "runtime": "apptainer", "image": "/i/a.sif"}),
                  RUN_DIR)
     assert "LAUNCHER_IMAGE_HEAD=/i/a.sif" in one
     assert "export LAUNCHER_IMAGE_ROLLOUT" not in one and "export LAUNCHER_IMAGE_LEARNER" not in one
@@ -307,7 +324,24 @@ def test_signal_lead_time():
     ({"time": "0:30"}, "under a minute"),
     ({"runtime": "docker"}, "--runtime"),
     ({"runtime": "apptainer"}, "--image"),
-    ({"nodes": 0}, "--nodes"),
+    ({"nodes": -1}, "--nodes"),
+    ({"nodes": 0, "cpus_per_node": 1}, "--nodes 0: the head runs the env runners"),
+    ({"nodes": 0, "gpus": 1, "cpus_per_node": 1}, "--nodes 0"),
+    ({"gpu_type": "a100"}, "give --gpus N"),
+    ({"gpus": 1, "gpu_type": "a100:2"}, "--gpu-type"),
+    ({"mem": "4GB"}, "--mem '4GB' is not a Slurm memory size"),
+    ({"mem": "-1G"}, "--mem"),
+    ({"mem": "4G\n#SBATCH --uid=0"}, "--mem"),
+    ({"constraint": "a100 h100"}, "--constraint"),
+    ({"constraint": "$(id)"}, "--constraint"),
+    ({"reservation": "rl week"}, "reservation"),
+    ({"mail_type": "END,SOMETIMES"}, "--mail-type 'SOMETIMES' is not a Slurm mail type"),
+    ({"mail_user": "me@lab.org; rm"}, "--mail-user"),
+    ({"dependency": "afterok"}, "--dependency"),
+    ({"dependency": "afterok:12,afterany:13?singleton"}, "--dependency"),
+    ({"dependency": "after:12+x"}, "--dependency"),
+    ({"dependency": "whenever:12"}, "--dependency"),
+    ({"exclusive": "yes"}, "--exclusive"),
     ({"time": "00:99"}, "--time"),
     ({"gpus": -1}, "--gpus"),
     ({"checkpoint_before": 5}, "--checkpoint-before"),
@@ -330,3 +364,116 @@ def test_bad_site_profiles(profile, fragment):
     with pytest.raises(UserError) as info:
         SiteProfile.from_dict(profile)
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("entry, fragment", [
+    ("nodes=4", "use --nodes"),
+    ("--ntasks=8", "one task per node"),
+    ("cpus-per-task=8", "use --cpus-per-node"),
+    ("gres=gpu:2", "use --gpus and --gpu-type"),
+    ("sig=USR1@60", "sbatch reads it as --signal"),
+    ("het-group=1", "option of the launcher's own"),
+    ("output=/tmp/x.log", "the log in the run directory"),
+    ("requeue", "option of the launcher's own"),
+    ("mail-type=END", "use --mail-type"),
+    ("exclusive", "use --exclusive"),
+    ("Nodelist=x", "long sbatch option"),
+    ("-N 2", "long sbatch option"),
+    ("", "long sbatch option"),
+    ("begin=now +1hour", "no spaces"),
+    ("comment=$(id)", "option of the launcher's own"),
+    ("licenses=fluent:2;reboot", "no spaces, quotes or shell"),
+    ("tmp=20G\n#SBATCH --uid=0", "no spaces, quotes or shell"),
+    ("network=`id`", "no spaces, quotes or shell"),
+    ("learner:time=1", "use --time"),
+    ("nobody:tmp=1G", "long sbatch option"),
+])
+def test_the_sbatch_escape_hatch_refuses_what_the_launcher_manages_or_cannot_pass(entry, fragment):
+    with pytest.raises(UserError) as info:
+        job_options(SiteProfile(), {"gpus": 1, "sbatch": [entry]})
+    message = str(info.value)
+    assert fragment in message and "\n" not in message.replace(repr(entry), ""), message
+
+
+@pytest.mark.parametrize("profile, fragment", [
+    ({"sbatch": ["nodes=2"]}, "site profile: sbatch"),
+    ({"sbatch": "tmp=1G"}, "must be a list"),
+    ({"learner": {"sbatch": ["time=2"]}}, "learner sbatch"),
+    ({"learner": {"mem": "lots"}}, "learner mem"),
+    ({"mem": True}, "mem"),
+    ({"exclusive": "no"}, "exclusive"),
+    ({"gpu_type": "a100 x"}, "gpu_type"),
+    ({"mail_type": ["END"]}, "mail_type"),
+    ({"dependency": "afterok:"}, "dependency"),
+])
+def test_bad_site_options_are_one_line_errors(profile, fragment):
+    with pytest.raises(UserError) as info:
+        SiteProfile.from_dict(profile)
+    assert fragment in str(info.value)
+
+
+def test_sbatch_options_per_component_and_the_last_one_wins():
+    site = SiteProfile.from_dict({"sbatch": ["tmp=10G"], "rollout": {"sbatch": ["nodelist=r1"]}})
+    opts = job_options(site, {"nodes": 1, "gpus": 1, "sbatch": ["--tmp=20G", "learner:gpu-bind=closest"]})
+    head, rollout, learner = (c["directives"] for c in opts.components())
+    assert head[-1:] == ["--tmp=20G"] and "--tmp=10G" not in head
+    assert rollout[-2:] == ["--nodelist=r1", "--tmp=20G"]
+    assert learner[-2:] == ["--tmp=20G", "--gpu-bind=closest"]
+
+
+def test_a_role_of_its_own_needs_a_component_of_its_own():
+    with pytest.raises(UserError) as info:
+        job_options(SiteProfile(), {"nodes": 2, "sbatch": ["rollout:tmp=1G"]})
+    assert "without --gpus the job is one component" in str(info.value)
+    plain = job_options(SiteProfile(), {"nodes": 2, "sbatch": ["head:tmp=1G"]})
+    assert plain.components()[0]["directives"][-1] == "--tmp=1G"
+
+
+def test_whole_nodes_only_when_asked():
+    """No --exclusive unless a flag or the site profile asks; otherwise the CPUs the job
+    needs (--cpus-per-node, else the default), and --mem when given."""
+    default = directives(render(job_options(SiteProfile(), {}), RUN_DIR))
+    assert "#SBATCH --exclusive" not in default and "#SBATCH --cpus-per-task=4" in default
+    asked = directives(render(job_options(SiteProfile(), {"exclusive": True}), RUN_DIR))
+    assert "#SBATCH --exclusive" in asked and not any("cpus-per-task" in d for d in asked)
+    both = directives(render(job_options(SiteProfile(), {"exclusive": True, "cpus_per_node": 8,
+                                                         "mem": "8g"}), RUN_DIR))
+    assert {"#SBATCH --exclusive", "#SBATCH --cpus-per-task=8", "#SBATCH --mem=8G"} <= set(both)
+    site = SiteProfile.from_dict({"exclusive": True})
+    assert "#SBATCH --exclusive" not in render(job_options(site, {"exclusive": False}), RUN_DIR)
+
+
+@pytest.mark.parametrize("nodes, gpus, want", [
+    (0, 0, [("head", 1)]),
+    (2, 0, [("head", 3)]),
+    (0, 1, [("head", 1), ("learner", 1)]),
+    (3, 1, [("head", 1), ("rollout", 3), ("learner", 1)]),
+])
+def test_nodes_counts_rollout_nodes_whatever_gpus_is_and_no_component_has_0_nodes(nodes, gpus, want):
+    """--nodes N: N rollout nodes besides the head's (and the learner's with --gpus)."""
+    opts = job_options(SiteProfile(), {"nodes": nodes, "gpus": gpus})
+    assert [(c["role"], c["nodes"]) for c in opts.components()] == want
+    assert opts.shape()["rollout_nodes"] == nodes
+    text = render(opts, RUN_DIR)
+    assert "#SBATCH --nodes=0" not in text and "--nodes=0 " not in text
+    groups = re.findall(r"--het-group=(\d+)", text)
+    assert groups == ([str(i) for i in range(len(want))] if gpus else [])
+
+
+def test_a_slurm_yaml_from_before_exclusive_keeps_its_shape(tmp_path):
+    """slurm.yaml written when `nodes` counted the head's node in a job without GPUs and
+    no --cpus-per-node meant whole nodes: read back with the same shape."""
+    import yaml
+
+    from launcher.cluster.slurm.options import load_options
+
+    old = {"nodes": 3, "gpus": 0, "cpus_per_node": None, "time": "01:00:00", "job_name": "old",
+           "runtime": "none", "head": {"partition": "p"}}
+    (tmp_path / "slurm.yaml").write_text(yaml.safe_dump(old))
+    opts = load_options(tmp_path)
+    assert opts.nodes == 2 and opts.exclusive and opts.cpus_per_node is None
+    assert "#SBATCH --nodes=3" in render(opts, RUN_DIR)
+    het = {**old, "nodes": 2, "gpus": 1, "cpus_per_node": 8}
+    (tmp_path / "slurm.yaml").write_text(yaml.safe_dump(het))
+    opts = load_options(tmp_path)
+    assert opts.nodes == 2 and not opts.exclusive and opts.cpus_per_node == 8

@@ -14,6 +14,9 @@ import typer
 from launcher.cli import options as opt
 
 app = typer.Typer()
+# launcher/results/export.py's FORMATS, named here without importing numpy for --help
+# (tests/test_cli_help.py checks that they agree).
+EXPORT_FORMATS = ("onnx", "torchscript")
 
 Target = Annotated[Path, typer.Argument(
     metavar="RUN_DIR|CHECKPOINT",
@@ -23,9 +26,11 @@ Target = Annotated[Path, typer.Argument(
 @app.command(rich_help_panel=opt.TRAIN_AND_INSPECT)
 def evaluate(
     target: Target,
-    episodes: Annotated[int, typer.Option("--episodes", "-n", help="Episodes to play.")] = 10,
+    episodes: Annotated[int, typer.Option(
+        "--episodes", "-n", metavar="N", help="Episodes to play.")] = 10,
     seed: Annotated[int | None, typer.Option(
-        "--seed", help="Seed of the env resets (default: chosen, and recorded).")] = None,
+        "--seed", metavar="N", help="Seed of the env resets.",
+        show_default="chosen, and recorded")] = None,
     explore: Annotated[bool, typer.Option(
         "--explore", help="Sample actions as in training instead of the greedy ones.")] = False,
     env_config: Annotated[list[str] | None, typer.Option(
@@ -53,9 +58,11 @@ def evaluate(
 @app.command(rich_help_panel=opt.TRAIN_AND_INSPECT)
 def export(
     target: Target,
-    fmt: Annotated[str, typer.Option("--format", help="onnx or torchscript.")] = "onnx",
+    fmt: Annotated[str, typer.Option(
+        "--format", **opt.choices(EXPORT_FORMATS, "format", "--format"),
+        help="onnx, or torchscript (a .pt file).")] = "onnx",
     out: Annotated[Path, typer.Option(
-        "--out", "-o", metavar="FILE", help="File to write (policy.onnx, policy.pt).")] = Path(
+        "--output", "--out", "-o", metavar="FILE", help="File to write (policy.onnx, policy.pt).")] = Path(
         "policy.onnx"),
 ) -> None:
     """Write the policy, with its observation preprocessing, as one file that runs without Ray."""

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from launcher.cli import options as opt
-from launcher.errors import UserError
+from launcher.cluster.doctor import MODES
 
 app = typer.Typer()
 
@@ -19,10 +19,10 @@ app = typer.Typer()
 @app.command(rich_help_panel=opt.IMAGES_AND_CHECKS)
 def doctor(
     modes: Annotated[list[str] | None, typer.Option(
-        "--for", help="Mode to be ready for (repeatable): train, local, slurm, apptainer, "
-                      "gpu.")] = None,
+        "--for", **opt.choices(MODES, "mode", "--for"),
+        help="Mode to be ready for (repeatable).")] = None,
     image: Annotated[str, typer.Option(
-        "--image", help="Trainer image to look for.")] = "launcher:cpu",
+        "--image", metavar="IMAGE", help="Trainer image to look for.")] = "launcher:cpu",
 ) -> None:
     """Check what this machine offers and say what to do about each missing piece.
 
@@ -34,9 +34,6 @@ def doctor(
     """
     from launcher.cluster import doctor as doc
 
-    for mode in modes or []:
-        if mode not in doc.MODES:
-            raise UserError(f"unknown mode {mode!r} for --for; valid: {', '.join(doc.MODES)}")
     results = doc.run_checks(image, say=typer.echo)
     missing = doc.ready_modes(results)
     ready = [m for m in doc.MODES if not missing[m]]

@@ -8,13 +8,15 @@ job script that `submit` would write and submit.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from launcher.cli import options as opt
-from launcher.errors import UserError
+from launcher.cli import slurm_options as sopt
+from launcher.cluster.slurm.site import RUNTIMES
 
 app = typer.Typer()
 
@@ -37,35 +39,36 @@ def local(
         "--resume", metavar="RUN_DIR", help="Continue RUN_DIR (same topology; or a sweep's "
                                             "directory) from its last checkpoints.",
         rich_help_panel=opt.OUTPUT)] = None,
-    nodes: Annotated[int, typer.Option(
-        "--nodes", help="Rollout containers (env runners).", rich_help_panel=opt.PLACEMENT)] = 2,
-    gpus: Annotated[int, typer.Option(
-        "--gpus", help="GPUs for a learner container (0 = no learner container; without NVIDIA "
-                       "GPUs on the host: a CPU learner).", rich_help_panel=opt.PLACEMENT)] = 0,
+    nodes: opt.Nodes = 2,
+    gpus: opt.Gpus = 0,
     cpus_per_node: Annotated[int | None, typer.Option(
-        "--cpus-per-node", help="CPUs per container (default: this machine's CPUs shared "
-                                "between them).", rich_help_panel=opt.PLACEMENT)] = None,
+        "--cpus-per-node", metavar="N", help="CPUs per container.",
+        show_default="this machine's CPUs shared between them", rich_help_panel=opt.PLACEMENT)] = None,
     memory: Annotated[str | None, typer.Option(
-        "--memory", help="Memory limit per container, e.g. 2g.",
+        "--memory", metavar="SIZE", help="Memory limit per container, e.g. 2g.",
         rich_help_panel=opt.CONTAINERS)] = None,
     shm_size: Annotated[str, typer.Option(
-        "--shm-size", help="Shared memory per container (Ray's object store).",
+        "--shm-size", metavar="SIZE", help="Shared memory per container (Ray's object store).",
         rich_help_panel=opt.CONTAINERS)] = "1g",
     image: Annotated[str, typer.Option(
-        "--image", help="Trainer image (`make image`).",
+        "--image", metavar="IMAGE", help="Trainer image (`make image`).",
         rich_help_panel=opt.CONTAINERS)] = "launcher:cpu",
     keep: Annotated[bool, typer.Option(
         "--keep", help="Leave the containers and network for inspection.",
         rich_help_panel=opt.CONTAINERS)] = False,
     prefix: Annotated[str | None, typer.Option(
-        "--prefix", help="Container/network name prefix (default launcher-local-<job id>).",
+        "--prefix", metavar="NAME", help="Container/network name prefix.",
+        show_default="launcher-local-<job id>",
         rich_help_panel=opt.CONTAINERS)] = None,
     ready_timeout: Annotated[float, typer.Option(
-        "--ready-timeout", help="Seconds for every node to join.",
+        "--ready-timeout", metavar="SECONDS", help="Seconds for every node to join.",
         rich_help_panel=opt.CONTAINERS)] = 120,
 ) -> None:
     """Run a cluster job as Docker containers on this machine: a head, --nodes rollout
-    containers and, with --gpus, a learner, all through `launcher node` as on Slurm.
+    containers and, with --gpus, a learner.
+
+    Every container runs `launcher node`, as on Slurm; without NVIDIA GPUs on the host
+    the learner container trains on CPUs.
 
     Exit status: the head's (0 done, 75 stopped after a checkpoint: --resume continues;
     2 bad input, nothing started); a head that dies says how to --resume.
@@ -96,7 +99,6 @@ def local(
 
 
 def job_command(
-    ctx: typer.Context,
     algo: opt.Algo = None, env: opt.Env = None, framework: opt.Framework = None,
     config_file: opt.ConfigFile = None, sets: opt.Sets = None, env_config: opt.EnvConfig = None,
     code: opt.Code = None,
@@ -113,89 +115,98 @@ def job_command(
         "--resume", metavar="RUN_DIR", help="Submit RUN_DIR (or a sweep's directory) again; it "
                                             "continues from its last checkpoints.",
         rich_help_panel=opt.OUTPUT)] = None,
-    nodes: Annotated[int | None, typer.Option(
-        "--nodes", "-N", help="Rollout nodes (with --gpus > 0); with --gpus 0: all nodes, the "
-                              "first also runs the Ray head and the trainer. [default: 1]",
-        rich_help_panel=opt.PLACEMENT)] = None,
-    gpus: Annotated[int | None, typer.Option(
-        "--gpus", help="GPUs for the learner node (its own het-job component, --gres=gpu:N); "
-                       "0: none. [default: 0]", rich_help_panel=opt.PLACEMENT)] = None,
+    nodes: opt.JobNodes = None,
+    gpus: opt.JobGpus = None,
     cpus_per_node: Annotated[int | None, typer.Option(
-        "--cpus-per-node", help="CPUs per node (default: site profile, else whole nodes with "
-                                "--exclusive).", rich_help_panel=opt.PLACEMENT)] = None,
+        "--cpus-per-node", metavar="N", help="CPUs per node (with --exclusive, if not given: the "
+                                             "whole node's).",
+        show_default="the site profile's, else 4", rich_help_panel=opt.PLACEMENT)] = None,
     learner_on_cpu: Annotated[bool | None, typer.Option(
         "--learner-on-cpu/--learner-on-gpu",
         help="Train on the learner node's CPUs although Slurm allocates its GPU (GPUs torch "
              "cannot use).", rich_help_panel=opt.PLACEMENT)] = None,
     time_limit: Annotated[str | None, typer.Option(
-        "--time", "-t", help="Time limit: MINUTES, HH:MM:SS or D-HH:MM:SS (01:00:00).",
+        "--time", "-t", metavar="[D-]HH:MM:SS", help="Time limit, or MINUTES, MM:SS, D-HH, "
+                                                     "D-HH:MM.", show_default="01:00:00",
         rich_help_panel=opt.SLURM)] = None,
     partition: Annotated[str | None, typer.Option(
-        "--partition", "-p", help="Partition for every component.",
+        "--partition", "-p", metavar="NAME", help="Partition for every component.",
         rich_help_panel=opt.SLURM)] = None,
     account: Annotated[str | None, typer.Option(
-        "--account", "-A", help="Account for every component.", rich_help_panel=opt.SLURM)] = None,
+        "--account", "-A", metavar="NAME", help="Account for every component.",
+        rich_help_panel=opt.SLURM)] = None,
     qos: Annotated[str | None, typer.Option(
-        "--qos", help="QoS for every component.", rich_help_panel=opt.SLURM)] = None,
+        "--qos", metavar="NAME", help="QoS for every component.", rich_help_panel=opt.SLURM)] = None,
     job_name: Annotated[str | None, typer.Option(
-        "--job-name", "-J", help="Slurm job name (default: run name).",
+        "--job-name", "-J", metavar="NAME", help="Slurm job name.", show_default="the run's name",
         rich_help_panel=opt.SLURM)] = None,
     site: Annotated[Path | None, typer.Option(
-        "--site", envvar="LAUNCHER_SITE",
+        "--site", envvar="LAUNCHER_SITE", metavar="FILE",
         help="Site profile YAML: partitions, account, modules, image...",
         rich_help_panel=opt.SLURM)] = None,
     checkpoint_before: Annotated[int | None, typer.Option(
-        "--checkpoint-before", help="Seconds before the time limit to checkpoint and requeue "
-                                    "(default: a fifth of --time, 60-600).",
+        "--checkpoint-before", metavar="SECONDS",
+        help="Seconds before the time limit to checkpoint and requeue.",
+        show_default="a fifth of --time, 60-600",
         rich_help_panel=opt.SLURM)] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Write the run dir and job script; print the sbatch command.",
         rich_help_panel=opt.SLURM)] = False,
     head_partition: Annotated[str | None, typer.Option(
-        "--head-partition", help="Partition of the head.",
+        "--head-partition", metavar="NAME", help="Partition of the head.",
         rich_help_panel=opt.SLURM_PER_COMPONENT)] = None,
     head_account: Annotated[str | None, typer.Option(
-        "--head-account", help="Account of the head.",
+        "--head-account", metavar="NAME", help="Account of the head.",
         rich_help_panel=opt.SLURM_PER_COMPONENT)] = None,
     head_qos: Annotated[str | None, typer.Option(
-        "--head-qos", help="QoS of the head.", rich_help_panel=opt.SLURM_PER_COMPONENT)] = None,
+        "--head-qos", metavar="NAME", help="QoS of the head.",
+        rich_help_panel=opt.SLURM_PER_COMPONENT)] = None,
     rollout_partition: Annotated[str | None, typer.Option(
-        "--rollout-partition", help="Partition of the rollout nodes.",
+        "--rollout-partition", metavar="NAME", help="Partition of the rollout nodes.",
         rich_help_panel=opt.SLURM_PER_COMPONENT)] = None,
     rollout_account: Annotated[str | None, typer.Option(
-        "--rollout-account", help="Account of the rollout nodes.",
+        "--rollout-account", metavar="NAME", help="Account of the rollout nodes.",
         rich_help_panel=opt.SLURM_PER_COMPONENT)] = None,
     rollout_qos: Annotated[str | None, typer.Option(
-        "--rollout-qos", help="QoS of the rollout nodes.",
+        "--rollout-qos", metavar="NAME", help="QoS of the rollout nodes.",
         rich_help_panel=opt.SLURM_PER_COMPONENT)] = None,
     learner_partition: Annotated[str | None, typer.Option(
-        "--learner-partition", help="Partition of the learner (GPU) node.",
+        "--learner-partition", metavar="NAME", help="Partition of the learner (GPU) node.",
         rich_help_panel=opt.SLURM_PER_COMPONENT)] = None,
     learner_account: Annotated[str | None, typer.Option(
-        "--learner-account", help="Account of the learner node.",
+        "--learner-account", metavar="NAME", help="Account of the learner node.",
         rich_help_panel=opt.SLURM_PER_COMPONENT)] = None,
     learner_qos: Annotated[str | None, typer.Option(
-        "--learner-qos", help="QoS of the learner node.",
+        "--learner-qos", metavar="NAME", help="QoS of the learner node.",
         rich_help_panel=opt.SLURM_PER_COMPONENT)] = None,
     image: Annotated[str | None, typer.Option(
-        "--image", help="Container image (.sif) of every node for --runtime apptainer.",
+        "--image", metavar="SIF", help="Container image (.sif) of every node for --runtime apptainer.",
         rich_help_panel=opt.RUNTIME)] = None,
     head_image: Annotated[str | None, typer.Option(
-        "--head-image", help="Image of the head (default: --image).",
+        "--head-image", metavar="SIF", help="Image of the head.", show_default="--image",
         rich_help_panel=opt.RUNTIME)] = None,
     rollout_image: Annotated[str | None, typer.Option(
-        "--rollout-image", help="Image of the rollout nodes (default: --image).",
+        "--rollout-image", metavar="SIF", help="Image of the rollout nodes.", show_default="--image",
         rich_help_panel=opt.RUNTIME)] = None,
     learner_image: Annotated[str | None, typer.Option(
-        "--learner-image", help="Image of the learner node, e.g. the CUDA one (default: --image); "
-                                "a CPU-only torch image with --gpus is refused.",
+        "--learner-image", metavar="SIF",
+        help="Image of the learner node, e.g. the CUDA one; a CPU-only torch image with "
+             "--gpus is refused.", show_default="--image",
         rich_help_panel=opt.RUNTIME)] = None,
     runtime: Annotated[str | None, typer.Option(
-        "--runtime", help="apptainer, or none: `launcher` from the host environment.",
+        "--runtime", **opt.choices(RUNTIMES, "runtime"),
+        help="apptainer, or none: `launcher` from the host environment.",
+        show_default="the site profile's, else none",
         rich_help_panel=opt.RUNTIME)] = None,
+    mem: sopt.Mem = None, constraint: sopt.Constraint = None, reservation: sopt.Reservation = None,
+    mail_type: sopt.MailType = None, mail_user: sopt.MailUser = None,
+    dependency: sopt.Dependency = None, gpu_type: sopt.GpuType = None,
+    exclusive: sopt.Exclusive = None, sbatch: sopt.Sbatch = None,
+    rendering: bool = False,
 ) -> None:
     """`submit` and `render`: plan a Slurm job from the options; `render` prints its job
-    script, `submit` writes the run directory and submits it (or, --dry-run, says how)."""
+    script, `submit` writes the run directory and submits it (or, --dry-run, says how).
+    Each command takes this signature less what it has no use for (`command_from`)."""
     from launcher.cluster import slurm as slurm_jobs
     from launcher.training.options import cluster_defaults, merge_training_options
     from launcher.training.resume import overrides_for_resume
@@ -207,9 +218,6 @@ def job_command(
         env_config=env_config, code=code, seed=sweep_flags.single_seed(), stop_iters=stop_iters,
         stop_timesteps=stop_timesteps, stop_reward=stop_reward, stop_time=stop_time,
         num_env_runners=num_env_runners, output=output, name=name, checkpoint_every=checkpoint_every)
-    rendering = ctx.info_name == "render"
-    if rendering and dry_run:
-        raise UserError("`launcher render` never submits; --dry-run belongs to `launcher submit`")
     check_resume_flags(resume, sweep_flags, retry_failed)
     sweep = None
     if resume is not None:
@@ -227,6 +235,9 @@ def job_command(
         "image": image, "head_image": head_image, "rollout_image": rollout_image,
         "learner_image": learner_image, "runtime": runtime, "job_name": job_name,
         "checkpoint_before": checkpoint_before, "learner_on_cpu": learner_on_cpu,
+        "mem": mem, "constraint": constraint, "reservation": reservation, "mail_type": mail_type,
+        "mail_user": mail_user, "dependency": dependency, "gpu_type": gpu_type,
+        "exclusive": exclusive, "sbatch": sbatch,
     }
     job = slurm_jobs.plan(training, flags, site, resume=resume, write=not rendering, sweep=sweep,
                           retry_failed=retry_failed)
@@ -245,12 +256,28 @@ def job_command(
                f"stop: launcher cancel {job_id}")
 
 
+def command_from(planner, name: str, **fixed):
+    """`planner` as the command `name`: the parameters in `fixed` leave its signature
+    (and its --help) and always get these values."""
+    signature = inspect.signature(planner, eval_str=True)
+
+    def command(**options):
+        return planner(**options, **fixed)
+
+    command.__name__ = name
+    command.__signature__ = signature.replace(
+        parameters=[p for key, p in signature.parameters.items() if key not in fixed])
+    return command
+
+
 app.command("submit", rich_help_panel=opt.CLUSTERS,
-            help="Submit a training job to Slurm: Ray head + trainer, rollout nodes and (--gpus N) "
-                 "a GPU learner node; every `launcher train` option works.")(job_command)
+            help="Submit a training job to Slurm: Ray head + trainer, --nodes rollout nodes and "
+                 "(--gpus N) a GPU learner node; every `launcher train` option works.")(
+    command_from(job_command, "submit", rendering=False))
 app.command("render", rich_help_panel=opt.CLUSTERS,
             help="Print the Slurm job script `launcher submit` would submit (nothing is written "
-                 "or submitted).")(job_command)
+                 "or submitted).")(
+    command_from(job_command, "render", rendering=True, dry_run=False))
 
 
 @app.command(rich_help_panel=opt.CLUSTERS)
@@ -266,7 +293,7 @@ def status(job: opt.JobRef) -> None:
 def logs(
     job: opt.JobRef,
     follow: Annotated[bool, typer.Option(
-        "--follow", "-f", help="Keep printing until the job ends.")] = False,
+        "--follow", "-F", help="Keep printing until the job ends.")] = False,
 ) -> None:
     """Print the job's log (every node's output, all restarts)."""
     from launcher.cluster import slurm as slurm_jobs

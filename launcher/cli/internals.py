@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from launcher.cli import options as opt
+from launcher.contract import ROLES
 
 app = typer.Typer()
 
@@ -21,18 +22,19 @@ app = typer.Typer()
 @app.command(rich_help_panel=opt.INTERNALS)
 def node(
     run_dir: Annotated[Path, typer.Option(
-        "--run-dir", help="Run directory prepared for the job (spec.yaml, cluster.yaml, "
+        "--run-dir", metavar="RUN_DIR", help="Run directory prepared for the job (spec.yaml, cluster.yaml, "
                           ".cluster/token).")],
-    role: Annotated[str, typer.Option("--role", help="head, rollout or learner.")],
+    role: Annotated[str, typer.Option("--role", **opt.choices(ROLES, "role"),
+                                      help="This node's part in the job.")],
     num_cpus: Annotated[int | None, typer.Option(
-        "--num-cpus", help="CPUs for Ray on this node (default: SLURM_CPUS_ON_NODE, "
-                           "cluster.yaml, or all usable).")] = None,
+        "--num-cpus", metavar="N", help="CPUs for Ray on this node.",
+        show_default="SLURM_CPUS_ON_NODE, cluster.yaml, or all usable")] = None,
     num_gpus: Annotated[float | None, typer.Option(
-        "--num-gpus", help="GPUs for Ray on this node (default: count of CUDA_VISIBLE_DEVICES, "
-                           "else 0).")] = None,
+        "--num-gpus", metavar="N", help="GPUs for Ray on this node.",
+        show_default="count of CUDA_VISIBLE_DEVICES, else 0")] = None,
     node_ip: Annotated[str | None, typer.Option(
-        "--node-ip", help="This node's address on the cluster network (default: what the "
-                          "hostname resolves to / the route to the head).")] = None,
+        "--node-ip", metavar="ADDRESS", help="This node's address on the cluster network.",
+        show_default="what the hostname resolves to / the route to the head")] = None,
 ) -> None:
     """Run one node of a cluster job (Slurm, `launcher local`, or one `docker run`).
 
@@ -58,20 +60,16 @@ def prepare(
     seeds: opt.Seeds = None, grid: opt.Grid = None, sample: opt.Sample = None,
     trials: opt.Trials = None, max_concurrent: opt.MaxConcurrent = None,
     early_stop: opt.EarlyStop = None, search: opt.Search = None,
-    nodes: Annotated[int, typer.Option(
-        "--nodes", help="Rollout nodes (0: the head runs the env runners).",
-        rich_help_panel=opt.PLACEMENT)] = 0,
-    gpus: Annotated[float, typer.Option(
-        "--gpus", help="GPUs of a learner node (0 = no learner node).",
-        rich_help_panel=opt.PLACEMENT)] = 0,
+    nodes: opt.Nodes = 0,
+    gpus: opt.Gpus = 0,
     cpus_per_node: Annotated[int | None, typer.Option(
-        "--cpus-per-node", help="CPUs per node (default: what each node finds).",
+        "--cpus-per-node", metavar="N", help="CPUs per node.", show_default="what each node finds",
         rich_help_panel=opt.PLACEMENT)] = None,
     job_name: Annotated[str | None, typer.Option(
-        "--job-name", help="Job name (default: the run dir name).",
+        "--job-name", metavar="NAME", help="Job name.", show_default="the run dir's name",
         rich_help_panel=opt.PLACEMENT)] = None,
     ready_timeout: Annotated[float, typer.Option(
-        "--ready-timeout", help="Seconds for every node to join.",
+        "--ready-timeout", metavar="SECONDS", help="Seconds for every node to join.",
         rich_help_panel=opt.PLACEMENT)] = 180,
 ) -> None:
     """Prepare a cluster job's run directory (spec.yaml, cluster.yaml, a private token) for

@@ -16,6 +16,8 @@ import typer
 
 from launcher.cli import options as opt
 from launcher.contract import REWARD_PLOT
+from launcher.results.plots import X_LABELS
+from launcher.results.sweep_stats import RANK_BY
 
 app = typer.Typer()
 
@@ -139,7 +141,8 @@ def results(
                          "the env's git commit.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout, for scripts.")] = False,
     by: Annotated[str, typer.Option(
-        "--by", help="A sweep's ranking: final_return or best_return.")] = "final_return",
+        "--by", **opt.choices(RANK_BY, "ranking", "--by"),
+        help="What ranks a sweep's configurations.")] = RANK_BY[0],
 ) -> None:
     """Print best and last mean return, env steps and wall time of runs. A sweep's
     directory: per configuration, the mean and 95 % confidence interval over seeds."""
@@ -173,9 +176,10 @@ def results(
 def plot(
     run_dirs: opt.RunDirs,
     out: Annotated[Path, typer.Option(
-        "--out", "-o", help="Image file to write.")] = Path(REWARD_PLOT),
+        "--output", "--out", "-o", metavar="FILE", help="Image file to write (.png, .pdf, .svg).")] = Path(
+        REWARD_PLOT),
     x: Annotated[str, typer.Option(
-        "--x", help="x axis: env_steps, iteration or time.")] = "env_steps",
+        "--x", **opt.choices(X_LABELS, "x axis", "--x"), help="The x axis.")] = "env_steps",
 ) -> None:
     """Draw the mean-return curves of one or several runs in one figure; for a sweep's
     directory, one mean curve per configuration with its 95 % confidence band."""
@@ -193,10 +197,11 @@ def plot(
 
 @app.command(rich_help_panel=opt.TRAIN_AND_INSPECT)
 def tensorboard(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (or a folder of runs).")],
-    port: Annotated[int, typer.Option("--port", help="Port to serve on.")] = 6006,
+    run_dirs: Annotated[list[Path], typer.Argument(
+        metavar="RUN_DIR...", help="Run directories (or a folder of runs).")],
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to serve on.")] = 6006,
     host: Annotated[str, typer.Option(
-        "--host", help="Address to bind (0.0.0.0: all).")] = "127.0.0.1",
+        "--host", metavar="ADDRESS", help="Address to bind (0.0.0.0: all).")] = "127.0.0.1",
 ) -> None:
     """Serve TensorBoard on runs; prints the URL, and the ssh tunnel on a cluster."""
     from launcher.results.tensorboard import serve

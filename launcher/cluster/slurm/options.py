@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from launcher.cluster.slurm.sbatch_values import check_sbatch_option, merged, split_role
 from launcher.cluster.slurm.site import (
     LIST_FIELDS,
+    PLACEMENT_CHECKS,
     PLACEMENT_FIELDS,
     SHARED_CHECKS,
     Placement,
@@ -25,6 +27,7 @@ from launcher.cluster.slurm.site import (
     check_shared,
     check_slurm_name,
     check_whole,
+    is_whole,
     read_mapping,
     time_to_seconds,
 )
@@ -33,19 +36,30 @@ from launcher.errors import UserError
 
 DEFAULT_TIME = "01:00:00"
 DEFAULT_JOB_NAME = "launcher"
+# CPUs each node asks for when neither --cpus-per-node, the site profile nor --exclusive
+# (whole nodes) says: the head's driver and a few env runners.
+DEFAULT_CPUS_PER_NODE = 4
 # Fields a `launcher submit` flag sets (`cpus_per_node` is `--cpus-per-node`).
 FLAG_FIELDS = ("nodes", "gpus", "cpus_per_node", "time", "job_name", "runtime", "image",
-               "head_image", "rollout_image", "learner_image", "checkpoint_before", "learner_on_cpu")
+               "head_image", "rollout_image", "learner_image", "checkpoint_before", "learner_on_cpu",
+               "exclusive", "gpu_type", "mail_type", "mail_user", "dependency")
 ROLE_IMAGES = {role: f"{role}_image" for role in ROLES}
+# Options that apply to the whole job: on the first component's #SBATCH lines.
+JOB_DIRECTIVES = ("mail_type", "mail_user", "dependency")
 
 
 @dataclass
 class JobOptions:
     """Everything the job script is rendered from, apart from the run directory."""
 
-    nodes: int = 1  # rollout nodes (gpus > 0), or all nodes (gpus == 0)
+    nodes: int = 0  # rollout nodes; 0: the head runs the env runners
     gpus: int = 0  # GPUs of the learner node; 0: no learner node, plain job
-    cpus_per_node: int | None = None  # None: whole nodes (--exclusive)
+    cpus_per_node: int | None = None  # None: DEFAULT_CPUS_PER_NODE, or whole nodes if exclusive
+    exclusive: bool = False  # whole nodes (#SBATCH --exclusive)
+    gpu_type: str | None = None  # --gres=gpu:TYPE:N on the learner
+    mail_type: str | None = None
+    mail_user: str | None = None
+    dependency: str | None = None
     time: str = DEFAULT_TIME
     job_name: str = DEFAULT_JOB_NAME
     runtime: str = "none"
@@ -78,9 +92,7 @@ class JobOptions:
     @property
     def roles(self) -> tuple[str, ...]:
         """The roles this job has nodes for."""
-        if self.hetjob:
-            return (HEAD, ROLLOUT, LEARNER)
-        return (HEAD, ROLLOUT) if self.nodes > 1 else (HEAD,)
+        return (HEAD, *((ROLLOUT,) if self.nodes else ()), *((LEARNER,) if self.hetjob else ()))
 
     def image_for(self, role: str) -> str | None:
         return getattr(self, ROLE_IMAGES[role]) or self.image
@@ -105,10 +117,16 @@ class JobOptions:
             return "--" + name.replace("_", "-") if name in FLAG_FIELDS else name
 
         check_whole(self.gpus, label("gpus"), 0)
-        check_whole(self.nodes, label("nodes"), 0 if self.hetjob else 1)
+        check_whole(self.nodes, label("nodes"), 0)
         self.job_name = check_slurm_name(self.job_name, label("job_name"))
-        optional = ("image", *ROLE_IMAGES.values(), "cpus_per_node", "activate", "scratch")
+        optional = ("image", *ROLE_IMAGES.values(), "cpus_per_node", "activate", "scratch",
+                    "gpu_type", *JOB_DIRECTIVES)
         check_shared(self, label, optional)
+        if self.cpus_per_node is None and not self.exclusive:
+            self.cpus_per_node = DEFAULT_CPUS_PER_NODE
+        if self.nodes == 0 and self.cpus_per_node == 1:
+            raise UserError(f"{label('nodes')} 0: the head runs the env runners; give it 2 or "
+                            f"more CPUs ({label('cpus_per_node')}) or a rollout node")
         if time_to_seconds(self.time) < 60:
             raise UserError(f"{label('time')} {self.time} is under a minute: too short to start Ray")
         for role in ROLES:
@@ -140,26 +158,53 @@ class JobOptions:
         if self.scratch is not None:
             check_bind_path(self.scratch, label("scratch"))
 
-    def components(self) -> list[dict[str, Any]]:
-        """One entry per het-job component (one for a plain job)."""
-        def comp(role: str, nodes: int, gpus: int = 0) -> dict[str, Any]:
-            cpus = self.cpus_per_node
-            return {
-                "role": role, "nodes": nodes, "gpus": gpus, "cpus": cpus,
-                "step_cpus": f"--cpus-per-task={cpus}" if cpus else "--whole",
-                **dataclasses.asdict(getattr(self, role)),
-            }
+    @property
+    def gres(self) -> str:
+        """The learner node's GPUs as Slurm's --gres value."""
+        return f"gpu:{self.gpu_type}:{self.gpus}" if self.gpu_type else f"gpu:{self.gpus}"
 
-        if not self.hetjob:
-            return [comp(HEAD, self.nodes)]
-        return [comp(HEAD, 1), comp(ROLLOUT, self.nodes), comp(LEARNER, 1, self.gpus)]
+    def job_directives(self) -> list[str]:
+        """The #SBATCH options (without `#SBATCH `) of the whole job, beyond the launcher's."""
+        return [f"--{name.replace('_', '-')}={getattr(self, name)}" for name in JOB_DIRECTIVES
+                if getattr(self, name) is not None]
+
+    def components(self) -> list[dict[str, Any]]:
+        """One entry per het-job component (one for a plain job, whose first node is the
+        head's): its role, nodes, GPUs and #SBATCH options. A role without nodes has none."""
+        if self.hetjob:
+            shapes = [(HEAD, 1, 0), (ROLLOUT, self.nodes, 0), (LEARNER, 1, self.gpus)]
+        else:
+            shapes = [(HEAD, 1 + self.nodes, 0)]
+        shapes = [shape for shape in shapes if shape[1] > 0]
+        # cpus, step_cpus and the placement's fields: for a site's own copy of an older
+        # template (LAUNCHER_SLURM_TEMPLATE), which wrote the lines itself.
+        cpus = self.cpus_per_node
+        return [{"role": role, "nodes": nodes, "gpus": gpus, "group": group,
+                 "directives": self.directives(role, nodes, gpus), "cpus": cpus,
+                 "step_cpus": f"--cpus-per-task={cpus}" if cpus else "--whole",
+                 **dataclasses.asdict(getattr(self, role))}
+                for group, (role, nodes, gpus) in enumerate(shapes)]
+
+    def directives(self, role: str, nodes: int, gpus: int) -> list[str]:
+        """One component's #SBATCH options (without `#SBATCH `), in a fixed order."""
+        place: Placement = getattr(self, role)
+        lines = [f"--nodes={nodes}", "--ntasks-per-node=1"]
+        if self.cpus_per_node:
+            lines.append(f"--cpus-per-task={self.cpus_per_node}")
+        if self.exclusive:
+            lines.append("--exclusive")
+        if gpus:
+            lines.append(f"--gres={self.gres}")
+        lines += [f"--{name}={getattr(place, name)}" for name in PLACEMENT_FIELDS
+                  if name != "sbatch" and getattr(place, name) is not None]
+        return lines + [f"--{entry}" for entry in merged(place.sbatch)]
 
     def shape(self) -> dict[str, Any]:
         """What launcher/cluster/jobdir.prepare_job needs to know about the nodes."""
         if self.hetjob:
             return dict(rollout_nodes=self.nodes, learner=True,
                         learner_gpus=0 if self.learner_on_cpu else self.gpus)
-        return dict(rollout_nodes=self.nodes - 1, learner_gpus=0)
+        return dict(rollout_nodes=self.nodes, learner_gpus=0)
 
 
 def job_options(site: SiteProfile, flags: dict[str, Any]) -> JobOptions:
@@ -184,7 +229,10 @@ def job_options_over(opts: JobOptions, flags: dict[str, Any]) -> JobOptions:
         role, _, what = name.partition("_")
         if value is None:
             continue
-        if name in PLACEMENT_FIELDS:  # a flag for every component
+        if name == "sbatch":  # [ROLE:]OPTION=VALUE entries, after the site profile's
+            add_sbatch_flags(opts, value)
+        elif name in PLACEMENT_FIELDS:  # a flag for every component
+            value = PLACEMENT_CHECKS[name](value, f"--{name}")
             for each in ROLES:
                 setattr(getattr(opts, each), name, value)
         elif role in ROLES and what in PLACEMENT_FIELDS:
@@ -193,7 +241,24 @@ def job_options_over(opts: JobOptions, flags: dict[str, Any]) -> JobOptions:
             setattr(opts, name, value)
         else:  # pragma: no cover - a programming error in the CLI
             raise TypeError(f"unknown job option {name}")
+    if flags.get("gpu_type") is not None and opts.gpus == 0:
+        raise UserError("--gpu-type is the learner node's GPU model: give --gpus N too")
+    for entry in flags.get("sbatch") or []:
+        role = split_role(entry)[0]
+        if role not in (None, HEAD) and not opts.hetjob:
+            raise UserError(f"--sbatch {entry}: without --gpus the job is one component of "
+                            "the head's and the rollout nodes: give OPTION=VALUE without a role")
     return opts.validate()
+
+
+def add_sbatch_flags(opts: JobOptions, entries: list[str]) -> None:
+    """`--sbatch OPTION=VALUE` for every component, `--sbatch ROLE:OPTION=VALUE` for one."""
+    for entry in entries:
+        role, option = split_role(entry)
+        option = check_sbatch_option(option, "--sbatch")
+        for each in (role,) if role else ROLES:
+            place = getattr(opts, each)
+            place.sbatch = merged([*place.sbatch, option])
 
 
 def save_options(run_dir: str | Path, options: JobOptions) -> None:
@@ -216,7 +281,19 @@ def load_options(run_dir: str | Path) -> JobOptions:
         raise UserError(f"{run_dir} was not submitted with `launcher submit` (no {path.name})")
     check_trusted(path)
     where = str(path)
-    return JobOptions(**read_mapping(read_yaml(path), JobOptions, where)).validate(where)
+    data = upgraded(read_yaml(path))
+    return JobOptions(**read_mapping(data, JobOptions, where)).validate(where)
+
+
+def upgraded(data: Any) -> Any:
+    """slurm.yaml as written before `exclusive` was a field: there `nodes` counted the
+    head's node too in a job without GPUs, and no CPUs per node meant whole nodes."""
+    if not isinstance(data, dict) or "exclusive" in data:
+        return data
+    data = {**data, "exclusive": data.get("cpus_per_node") is None}
+    if is_whole(data.get("gpus")) and data["gpus"] == 0 and is_whole(data.get("nodes")):
+        data["nodes"] = max(0, data["nodes"] - 1)
+    return data
 
 
 def check_run_dir_text(options: JobOptions, run_dir: str | Path) -> str:

@@ -1,9 +1,11 @@
 """The job script: launcher/templates/slurm-job.sh.j2 rendered from validated
 `JobOptions` and a run directory, and the sbatch command that submits it.
 
-With `gpus > 0` the script is a heterogeneous job (component 0: Ray head + trainer;
-1: rollout nodes; 2: the learner node with `--gres=gpu:N`); with `gpus == 0` a plain
-job of `nodes` nodes whose first node hosts the head and the trainer. Every node runs
+With `gpus > 0` the script is a heterogeneous job (the Ray head + trainer; the rollout
+nodes, if any; the learner node with `--gres=gpu:N`); with `gpus == 0` a plain job of
+1 + `nodes` nodes whose first node hosts the head and the trainer. What each component
+asks Slurm for and each `srun` step's arguments are worked out here; the template only
+writes them out. Every node runs
 `launcher node --run-dir DIR --role ROLE`; the training settings stay in DIR/spec.yaml.
 Every value reaches bash through the template's `q` filter (shlex.quote).
 """
@@ -13,10 +15,11 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
+from typing import Any
 
 from launcher import __version__
 from launcher.cluster.slurm.options import JobOptions, check_run_dir_text
-from launcher.contract import EXIT_INTERRUPTED, SCRIPT_FILE
+from launcher.contract import EXIT_INTERRUPTED, HEAD, ROLLOUT, SCRIPT_FILE
 from launcher.errors import UserError
 
 TEMPLATE = "slurm-job.sh.j2"  # in launcher/templates/ (slurm/job.sh.j2 links to it)
@@ -62,7 +65,8 @@ def render(options: JobOptions, run_dir: str | Path) -> str:
     return env.from_string(template_text()).render(
         version=__version__, comment=COMMENT,
         job_name=options.job_name, time=options.time, signal_s=options.signal_s,
-        components=options.components(), hetjob=options.hetjob,
+        job_directives=options.job_directives(), components=options.components(),
+        steps=steps(options), hetjob=options.hetjob,
         run_dir=run_dir, runtime=options.runtime,
         images={role: options.image_for(role) for role in options.roles} if options.apptainer else {},
         learner_nv=options.learner_nv,
@@ -70,6 +74,32 @@ def render(options: JobOptions, run_dir: str | Path) -> str:
         unset=options.unset, env=options.env, binds=options.binds,
         exit_interrupted=EXIT_INTERRUPTED,
     )
+
+
+def steps(options: JobOptions) -> list[dict[str, Any]]:
+    """The `srun` steps, head first: their role, srun's arguments and `launcher node`'s
+    extra ones. A het job runs one step per component; a plain job runs the head on its
+    first node and the rollout nodes on the others."""
+    cpus = f"--cpus-per-task={options.cpus_per_node}" if options.cpus_per_node else "--whole"
+    spread = ["--ntasks-per-node=1"]
+    if not options.hetjob:
+        out = [{"role": HEAD, "tail": [], "args": ["--nodes=1", "--ntasks=1", "--relative=0", cpus]}]
+        if options.nodes:
+            out.append({"role": ROLLOUT, "tail": [], "args": [
+                f"--nodes={options.nodes}", f"--ntasks={options.nodes}", *spread, "--relative=1",
+                cpus]})
+        return out
+    out = []
+    for comp in options.components():
+        nodes = comp["nodes"]
+        args = [f"--het-group={comp['group']}", f"--nodes={nodes}", f"--ntasks={nodes}",
+                *(spread if comp["role"] == ROLLOUT else []), cpus]
+        tail = []
+        if comp["gpus"]:
+            args.append(f"--gres={options.gres}")
+            tail = ["--num-gpus", str(comp["gpus"])]
+        out.append({"role": comp["role"], "args": args, "tail": tail})
+    return out
 
 
 def sbatch_command(script: str = SCRIPT_FILE) -> list[str]:

@@ -1,10 +1,11 @@
 """Site profiles, and the checks every Slurm job value passes wherever it comes from.
 
 A site profile is one YAML file with what every job on one cluster needs and a user
-should not retype: partitions / account / QoS (per component: the learner usually needs
-a GPU partition), modules to load, an environment to activate, environment variables,
-container binds, the images (one for every node, or one per role) and the container
-runtime. Flags on `launcher submit`
+should not retype: partitions / account / QoS / reservation / constraint / memory and
+any other `#SBATCH` option (`sbatch:`), per component (the learner usually needs a GPU
+partition), whole nodes (`exclusive: true`), a GPU type, mail, modules to load, an
+environment to activate, environment variables, container binds, the images (one for
+every node, or one per role) and the container runtime. Flags on `launcher submit`
 override the profile; the profile overrides the built-in defaults.
 
 Example (see examples/site-example.yaml):
@@ -14,7 +15,9 @@ Example (see examples/site-example.yaml):
     learner_image: /projects/rl/launcher-gpu.sif   # CUDA torch on the GPU node
     account: rl-lab
     partition: standard          # default for every component
-    learner: {partition: gpu, qos: high}
+    learner: {partition: gpu, qos: high, constraint: a100, sbatch: [gres-flags=enforce-binding]}
+    mem: 16G                     # per node; `exclusive: true` asks for whole nodes instead
+    mail_type: END,FAIL
     modules: [apptainer/1.3]
     unset: [LD_PRELOAD]
     env: {OMP_NUM_THREADS: "1"}
@@ -37,12 +40,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from launcher.cluster.slurm.sbatch_values import (
+    check_constraint,
+    check_dependency,
+    check_mail_type,
+    check_mail_user,
+    check_mem,
+    check_sbatch_options,
+    merged,
+)
 from launcher.contract import ROLES
 from launcher.errors import UserError
 from launcher.training.settings import check_keys, read_yaml
 
 RUNTIMES = ("apptainer", "none")
-PLACEMENT_FIELDS = ("partition", "account", "qos")
+# What each component may ask for on its own (a flag sets it for every component).
+PLACEMENT_FIELDS = ("partition", "account", "qos", "reservation", "constraint", "mem", "sbatch")
 
 # Values that end up on `#SBATCH` lines, which sbatch (not bash) parses: keep them
 # to the characters Slurm itself allows in these names.
@@ -193,6 +206,11 @@ SHARED_CHECKS = {
     "activate": check_path_text,
     "scratch": check_path_text,
     "learner_on_cpu": check_flag,
+    "exclusive": check_flag,
+    "gpu_type": check_slurm_name,
+    "mail_type": check_mail_type,
+    "mail_user": check_mail_user,
+    "dependency": check_dependency,
     "modules": check_paths,
     "unset": check_unset,
     "env": check_env,
@@ -211,19 +229,35 @@ def check_shared(obj: Any, label, optional: tuple[str, ...]) -> None:
         setattr(obj, name, check(value, label(name)))
 
 
+PLACEMENT_CHECKS = {
+    "partition": check_slurm_name, "account": check_slurm_name, "qos": check_slurm_name,
+    "reservation": check_slurm_name, "constraint": check_constraint, "mem": check_mem,
+    "sbatch": check_sbatch_options,
+}
+
+
+def check_placement(obj: Any, where: str) -> None:
+    """Check and normalise `obj`'s PLACEMENT_FIELDS in place (None: not given)."""
+    for name in PLACEMENT_FIELDS:
+        value = getattr(obj, name)
+        if value is not None:
+            setattr(obj, name, PLACEMENT_CHECKS[name](value, f"{where} {name}"))
+
+
 @dataclass
 class Placement:
-    """Where one component's nodes come from."""
+    """Where one component's nodes come from, and what each of them asks for."""
 
     partition: str | None = None
     account: str | None = None
     qos: str | None = None
+    reservation: str | None = None
+    constraint: str | None = None
+    mem: str | None = None  # per node, e.g. 16G
+    sbatch: list[str] = field(default_factory=list)  # any other #SBATCH option: OPTION=VALUE
 
     def validate(self, role: str) -> Placement:
-        for name in PLACEMENT_FIELDS:
-            value = getattr(self, name)
-            if value is not None:
-                setattr(self, name, check_slurm_name(value, f"{role} {name}"))
+        check_placement(self, role)
         return self
 
 
@@ -236,7 +270,7 @@ def read_mapping(data: Any, cls: type, where: str) -> dict[str, Any]:
     for role in ROLES:
         part = data.pop(role, None) or {}
         if not isinstance(part, dict):
-            raise UserError(f"{where}: {role} must be a mapping of partition / account / qos")
+            raise UserError(f"{where}: {role} must be a mapping of {' / '.join(PLACEMENT_FIELDS)}")
         check_keys(part, PLACEMENT_FIELDS, f"{where}: {role}")
         data[role] = Placement(**part)
     return data
@@ -255,6 +289,10 @@ class SiteProfile:
     partition: str | None = None
     account: str | None = None
     qos: str | None = None
+    reservation: str | None = None
+    constraint: str | None = None
+    mem: str | None = None
+    sbatch: list[str] = field(default_factory=list)
     head: Placement = field(default_factory=Placement)
     rollout: Placement = field(default_factory=Placement)
     learner: Placement = field(default_factory=Placement)
@@ -269,20 +307,21 @@ class SiteProfile:
     # GPU nodes whose GPUs torch cannot use (a test cluster's fake GRES GPU): Slurm still
     # allocates the GPU node and the learner still goes there, but trains on its CPUs.
     learner_on_cpu: bool | None = None
+    exclusive: bool | None = None  # whole nodes (else the CPUs and memory asked for)
+    gpu_type: str | None = None  # the learner's --gres=gpu:TYPE:N
+    mail_type: str | None = None
+    mail_user: str | None = None
+    dependency: str | None = None
 
     def placement(self, role: str) -> Placement:
+        """One role's placement: its own values, else the profile's for every component."""
         own: Placement = getattr(self, role)
-        return Placement(
-            partition=own.partition or self.partition,
-            account=own.account or self.account,
-            qos=own.qos or self.qos,
-        )
+        values = {name: getattr(own, name) or getattr(self, name)
+                  for name in PLACEMENT_FIELDS if name != "sbatch"}
+        return Placement(**values, sbatch=merged([*self.sbatch, *own.sbatch]))
 
     def validate(self, where: str = "site profile") -> SiteProfile:
-        for name in PLACEMENT_FIELDS:
-            value = getattr(self, name)
-            if value is not None:
-                setattr(self, name, check_slurm_name(value, f"{where}: {name}"))
+        check_placement(self, f"{where}:")
         for role in ROLES:
             getattr(self, role).validate(f"{where}: {role}")
         optional = tuple(name for name in SHARED_CHECKS if name not in LIST_FIELDS)

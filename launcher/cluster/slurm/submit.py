@@ -99,13 +99,11 @@ def plan_new(data: dict[str, Any], flags: dict[str, Any], site_path: str | Path 
     site = load_site(site_path)
     job_name = flags.get("job_name")
     options = job_options(site, {
-        **flags, "nodes": 1 if flags.get("nodes") is None else flags["nodes"],
+        **flags, "nodes": 0 if flags.get("nodes") is None else flags["nodes"],
         "gpus": 0 if flags.get("gpus") is None else flags["gpus"],
         "job_name": job_name or DEFAULT_JOB_NAME})
     check_sif_paths(options, write)
     settings = TrainSettings.from_dict(data, where="the training options")
-    if options.hetjob and options.nodes == 0 and options.cpus_per_node == 1:
-        raise UserError("with --nodes 0 the head runs the env runners: give it 2 or more CPUs")
     output = Path(settings.output).expanduser().resolve()
     render(options, output / DEFAULT_JOB_NAME)  # the script's own checks (the path), before any write
     check_image_labels(options)

@@ -309,7 +309,10 @@ def test_sweep_on_containers_stopped_by_ctrl_c_and_resumed(client, prefix, tmp_p
     assert "done" not in states or len(states) > 1, states  # stopped in the middle
     assert states <= {"done", "interrupted", "pending"}, states
 
-    resumed = Lines(launcher_local(prefix, tmp_path, "--resume", str(run_dir)))
+    assert f"launcher local --resume {run_dir}" in proc.text
+    resumed = Lines(subprocess.Popen(
+        [*LAUNCHER, "local", "--prefix", prefix, "--image", IMAGE, "--resume", str(run_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     assert resumed.finish(timeout=900) == 0, resumed.text[-4000:]
     record = sweep_record_of(run_dir)
     assert [t["state"] for t in record["trials"]] == ["done"] * 4, record["trials"]

@@ -7,6 +7,9 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -186,3 +189,21 @@ def test_a_head_waiting_for_nodes_names_the_missing_ones(job, monkeypatch):
     with pytest.raises(UserError, match="rollout: 0 of 2 joined"):
         node.poll_joined(make_node(job, role="head"), {"rollout": 2, "learner": 0}, "s1",
                          time.monotonic())
+
+
+def test_a_signal_after_the_node_has_finished_does_not_change_its_exit_status():
+    """Slurm's time-limit warning can reach a head that has finished and is exiting, and
+    Python's finalization resets the handlers it installed to the default action (death,
+    138): once the node is done, the stop signals are ignored (SIG_IGN survives that)."""
+    code = textwrap.dedent("""
+        import os, signal, sys
+        from launcher.training.signals import STOP_SIGNALS, StopRequests
+        stops = StopRequests().install()
+        stops.ignore_from_now()
+        assert all(signal.getsignal(s) is signal.SIG_IGN for s in STOP_SIGNALS)
+        for sig in STOP_SIGNALS:
+            os.kill(os.getpid(), sig)
+        sys.exit(0)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr)

@@ -156,6 +156,7 @@ def run_node(run_dir: str | Path, role: str, num_cpus: int | None = None,
         node.stops.phase = CLOSING  # from here on, signals are ignored: clean up first
         node.ray.stop(log)
         scratch.remove()
+        node.stops.ignore_from_now()
 
 
 def head_outcome(node: Node) -> int:

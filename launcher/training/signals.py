@@ -56,6 +56,13 @@ class StopRequests:
             self._previous.setdefault(sig, previous)
         return self
 
+    def ignore_from_now(self) -> None:
+        """Ignore the stop signals for the rest of the process: its exit status is decided.
+        (Python's own finalization resets handlers it installed to the default action, so
+        a time-limit warning in the last seconds would kill a finished node with 138.)"""
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+
     def restore(self) -> None:
         """Give the signals back to the handlers they had before `install()`."""
         for sig, handler in self._previous.items():

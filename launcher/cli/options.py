@@ -102,6 +102,16 @@ EvalEvery = Annotated[int | None, typer.Option(
 EvalEpisodes = Annotated[int | None, typer.Option(
     "--eval-episodes", help="Episodes per evaluation (default 10).", rich_help_panel=EVALUATION)]
 
+# --- multi-agent envs ---------------------------------------------------------------------
+MULTI_AGENT = "Multi-agent"
+Policies = Annotated[str | None, typer.Option(
+    "--policies", help="shared (default: one policy for all agents; agents with different "
+                       "spaces get one each) or per-agent; groups of agents: in the experiment "
+                       "file.", rich_help_panel=MULTI_AGENT)]
+TrainPolicies = Annotated[str | None, typer.Option(
+    "--train-policies", metavar="A,B", help="The policies that learn (default: all).",
+    rich_help_panel=MULTI_AGENT)]
+
 # --- a job's run directories --------------------------------------------------------------
 JobRef = Annotated[str, typer.Argument(help="Slurm job id, or a run directory.")]
 RunDirs = Annotated[list[Path], typer.Argument(help="Run directories.")]

@@ -33,6 +33,7 @@ def train(
     address: opt.Address = None,
     output: opt.Output = None, name: opt.Name = None, checkpoint_every: opt.CheckpointEvery = None,
     eval_every: opt.EvalEvery = None, eval_episodes: opt.EvalEpisodes = None,
+    policies: opt.Policies = None, train_policies: opt.TrainPolicies = None,
     resume: Annotated[Path | None, typer.Option(
         "--resume", help="Continue RUN_DIR from its last checkpoint.",
         rich_help_panel=opt.OUTPUT)] = None,
@@ -52,7 +53,7 @@ def train(
         stop_reward=stop_reward, stop_time=stop_time, num_cpus=num_cpus, num_gpus=num_gpus,
         num_env_runners=num_env_runners, local_mode=local_mode, address=address,
         output=output, name=name, checkpoint_every=checkpoint_every, eval_every=eval_every,
-        eval_episodes=eval_episodes)
+        eval_episodes=eval_episodes, policies=policies, train_policies=train_policies)
     if resume is not None:
         settings = resumed_settings(resume, overrides_for_resume(training))
         from launcher.training.resume import completed_because

@@ -12,7 +12,7 @@ import warnings
 from typing import Any
 
 from launcher.errors import UserError
-from launcher.training import algorithms, connectors, envs, presets
+from launcher.training import algorithms, connectors, envs, policies, presets
 from launcher.training.settings import check_keys
 
 
@@ -70,6 +70,8 @@ def build_config(settings, info: envs.EnvInfo, runners: int, actor_options: dict
     if placement.get("fault_tolerance"):  # before the user's settings, which may override it
         config.fault_tolerance(**placement["fault_tolerance"])
     apply_hyperparameters(config, hyper, f"the {settings.algo} config")
+    if info.agents is not None:
+        policies.configure(config, policies.plan(settings, info.agents))
     connectors.attach(config, settings, info)  # the env (TimeLimit) and env-to-module connectors
     config.env_runners(num_env_runners=runners, **placement.get("env_runners", {}))
     if placement.get("learners"):

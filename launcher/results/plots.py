@@ -21,6 +21,13 @@ X_LABELS = {"env_steps": "env steps", "iteration": "training iteration", "time":
 
 def plot(run_dirs, out: str | Path, x: str = "env_steps") -> Path:
     """Mean-return curves of one or several runs in one figure (PNG, SVG or PDF)."""
+    check_image_format(out)
+    fig, ax = figure(run_dirs, x)
+    return save_figure(fig, ax, x, out)
+
+
+def figure(run_dirs, x: str = "env_steps"):
+    """The figure and axes of `plot`, not yet labelled or saved."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -31,7 +38,6 @@ def plot(run_dirs, out: str | Path, x: str = "env_steps") -> Path:
         raise UserError("no episode has finished in these runs yet: nothing to plot")
     if x not in X_LABELS:
         raise UserError(f"--x must be one of {', '.join(X_LABELS)}, got {x!r}")
-    check_image_format(out)
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for curve in curves:
         xs = {"env_steps": curve.env_steps, "iteration": curve.iterations, "time": curve.time_s}[x]
@@ -44,7 +50,7 @@ def plot(run_dirs, out: str | Path, x: str = "env_steps") -> Path:
                 ax.plot(*zip(*greedy, strict=True), linestyle="--", marker=".",
                         color=line.get_color(), label=f"{curve.label} (greedy evaluation)")
         _policy_curves(ax, curve, xs)
-    return save_figure(fig, ax, x, out)
+    return fig, ax
 
 
 def _policy_curves(ax, curve, xs) -> None:

@@ -70,6 +70,10 @@ def locate(target: str | Path, what: str = "evaluate") -> Source:
     if settings.framework != "torch":
         raise UserError(f"{run_dir} was trained with --framework {settings.framework} (RLlib's old "
                         f"API stack): {what} supports torch runs only")
+    policies = sorted(p.name for p in module_dir(checkpoint).parent.glob("*") if p.is_dir())
+    if not module_dir(checkpoint).is_dir() and policies:
+        raise UserError(f"{run_dir} is a multi-agent run (policies: {', '.join(policies)}): "
+                        f"{what} supports single-agent runs only so far")
     if not (checkpoint / ENV_RUNNER_PART).is_dir() or not module_dir(checkpoint).is_dir():
         raise UserError(f"{checkpoint} is not a complete checkpoint (no {ENV_RUNNER_PART}/ or "
                         f"{module_dir(checkpoint).relative_to(checkpoint)}/ in it)")

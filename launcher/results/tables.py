@@ -39,7 +39,7 @@ class RunCurve:
     returns: list[float | None]
     time_s: list[float]
     eval_returns: list[float | None] = field(default_factory=list)
-    # A multi-agent run: each policy's mean return (its agents' returns summed), by policy.
+    # A multi-agent run: each policy's mean return (its agents' returns summed), by name.
     policy_returns: dict[str, list[float | None]] = field(default_factory=dict)
 
     @property
@@ -101,7 +101,7 @@ def read_run(run_dir: str | Path) -> RunCurve:
         eval_returns=_column(rows, path, (EVAL_RETURN_COLUMN,), required=False),
         policy_returns={
             column[len(POLICY_RETURN_PREFIX):]: _column(rows, path, (column,), required=False)
-            for column in (rows[0] if rows else {}) if column.startswith(POLICY_RETURN_PREFIX)},
+            for column in sorted(rows[0] if rows else {}) if column.startswith(POLICY_RETURN_PREFIX)},
     )
 
 
@@ -123,15 +123,15 @@ def table_rows(run_dirs) -> list[dict]:
 
 def _summary_row(curve: RunCurve, label: str, finished: list[float],
                  policy: str | None = None) -> dict:
-    return {
+    row = {
         "run": label,
         "iterations": curve.iterations[-1] if curve.iterations else 0,
         "env_steps": curve.env_steps[-1] if curve.env_steps else 0,
         "best_return": max(finished) if finished else None,
         "last_return": finished[-1] if finished else None,
         "time_s": curve.time_s[-1] if curve.time_s else 0.0,
-        "policy": policy,
     }
+    return {**row, "policy": policy} if policy is not None else row
 
 
 # --record: the columns read from each run's run.json, and how each is found there.
@@ -150,9 +150,12 @@ RECORD_COLUMNS = {
 
 
 def record_rows(rows: list[dict], run_dirs) -> list[dict]:
-    """`table_rows` with the run record's columns added (blank where a run has none)."""
-    for row, run_dir in zip(rows, run_dirs, strict=True):
-        record = read_record(run_dir)
+    """`table_rows` with the run record's columns added (blank where a run has none); a
+    policy's row has its run's."""
+    remaining, record = iter(run_dirs), {}
+    for row in rows:
+        if "policy" not in row:
+            record = read_record(next(remaining))
         row.update({name: get(record) for name, get in RECORD_COLUMNS.items()})
     return rows
 

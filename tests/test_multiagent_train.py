@@ -53,6 +53,14 @@ def test_pettingzoo_parallel_env_per_agent_policies_results_and_plot(tmp_path):
     assert labels == [f"{run.name} (sum over agents)"] + [
         f"{run.name} · policy agent_{i}" for i in range(3)]
     assert (run / "reward.png").stat().st_size > 0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    scalars = EventAccumulator(str(run)).Reload().Tags()["scalars"]
+    assert f"ray/tune/{POLICY_RETURN_PREFIX}agent_2" in scalars
+    assert f"ray/tune/{AGENT_RETURN_PREFIX}agent_2" in scalars
+    refused = run_launcher("evaluate", str(run))  # not yet for multi-agent checkpoints: one line
+    assert refused.returncode == 2 and "is a multi-agent run (policies: agent_0, agent_1, agent_2)" \
+        in refused.stderr
 
 
 def test_pettingzoo_aec_env_trains_with_one_shared_policy(tmp_path):

@@ -40,7 +40,8 @@ Algo = Annotated[str | None, typer.Option(
     rich_help_panel=TRAINING)]
 Env = Annotated[str | None, typer.Option(
     "--env", "--name-env",
-    help="Gymnasium id, package.module:Class or path/to/file.py:Class. Alias: --name-env.",
+    help="Gymnasium id, package.module:Class, path/to/file.py:Class, or a PettingZoo env module "
+         "(mpe2.simple_spread_v3). Alias: --name-env.",
     rich_help_panel=TRAINING)]
 Framework = Annotated[str | None, typer.Option(
     "--framework", help="torch (default) or tf2 (legacy).", rich_help_panel=TRAINING)]

@@ -4,7 +4,9 @@ An env is either a Gymnasium id (`CartPole-v1`) or an entry point
 (`package.module:Class`, `path/to/file.py:Class`). Environments written for the
 old `gym` API (reset returning only the observation, step returning 4 values,
 gym spaces) are wrapped in `LegacyGymEnv`, so the tutorial's `BasicEnv` trains
-unchanged.
+unchanged. A PettingZoo env module may be named without `:attr`
+(`mpe2.simple_spread_v3`), and multi-agent envs of every kind are detected and handed to
+RLlib as MultiAgentEnvs (multiagent.py, multiagent_env.py).
 
 `code`, when given, is a directory put first on `sys.path` before an entry point is
 imported: for a cluster job, the snapshot of the user's code in the run directory

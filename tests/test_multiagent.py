@@ -117,3 +117,19 @@ def test_agents_without_spaces_and_non_envs_are_refused_in_one_line(capsys, tmp_
 def test_policies_on_a_single_agent_env_are_refused(capsys):
     code, out, err = call_cli(capsys, "train", "--env", "CartPole-v1", "--policies", "per-agent")
     assert_one_line_error(code, err, "policies apply to multi-agent envs only")
+
+
+def test_an_env_module_of_ones_own_ships_with_the_job_and_loads_from_code(tmp_path):
+    from launcher.cluster.code_snapshot import plan_copy, ship_code
+
+    package = tmp_path / "src" / "myzoo"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "spread_v0.py").write_text("from mpe2.simple_spread_v3 import env, parallel_env  # noqa\n")
+    assert plan_copy("mpe2.simple_spread_v3", None) is None  # installed: in the image already
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    env, code = ship_code("myzoo.spread_v0", run_dir, tmp_path / "src")
+    assert env == "myzoo.spread_v0" and (run_dir / "code" / "myzoo" / "spread_v0.py").is_file()
+    info = envs.probe(env, {"N": 2}, code, say=lambda line: None)
+    assert info.agents.kind == multiagent.PARALLEL and info.agents.ids == ["agent_0", "agent_1"]

@@ -101,7 +101,7 @@ def plan_copy(env: str, code_dir: str | Path | None) -> Plan | None:
     """Decide what `env` needs copied (None: nothing). An env module named without
     `:attr` (a PettingZoo env module, training/multiagent.py) is shipped as a module is."""
     target, sep, _ = env.rpartition(":")
-    if not sep and _env_module(env):
+    if not sep and _env_module(env, code_dir):
         target, sep = env, ":"
     if not sep:
         if code_dir is not None:
@@ -124,8 +124,10 @@ def plan_copy(env: str, code_dir: str | Path | None) -> Plan | None:
 MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 
 
-def _env_module(env: str) -> bool:
-    return bool(MODULE_NAME.fullmatch(env)) and importlib.util.find_spec(env.split(".")[0]) is not None
+def _env_module(env: str, code_dir) -> bool:
+    """A dotted module name, importable here or (with --code) meant to come from there."""
+    found = code_dir is not None or importlib.util.find_spec(env.split(".")[0]) is not None
+    return bool(MODULE_NAME.fullmatch(env)) and found
 
 
 def plan_file(target: str, code: Path | None) -> Plan:

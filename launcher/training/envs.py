@@ -53,12 +53,15 @@ def is_entry_point(spec: str) -> bool:
 MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 
 
-def is_env_module(spec: str) -> bool:
+def is_env_module(spec: str, code: str | None = None) -> bool:
     """`package.env_module` naming a PettingZoo env module (mpe2.simple_spread_v3): a dotted
-    module name that is no Gymnasium id and whose package is installed."""
+    module name that is no Gymnasium id and whose package is installed or in `code`."""
     if is_entry_point(spec) or not MODULE_NAME.fullmatch(spec) or spec in gymnasium.envs.registry:
         return False
-    return importlib.util.find_spec(spec.split(".")[0]) is not None
+    top = spec.split(".")[0]
+    if code and any((Path(code).expanduser() / name).exists() for name in (top, f"{top}.py")):
+        return True
+    return importlib.util.find_spec(top) is not None
 
 
 # --- loading an entry point ------------------------------------------------------------
@@ -237,7 +240,7 @@ def build(spec: str, env_config: dict | None = None, code: str | None = None):
     """The env object `spec` builds, before RLlib's wrappers: a Gymnasium env (old gym
     envs adapted), or a multi-agent env object as its author wrote it."""
     env_config = dict(env_config or {})
-    if is_env_module(spec):
+    if is_env_module(spec, code):
         return _construct(_env_module_factory(spec, code), env_config)
     if not is_entry_point(spec):
         return gymnasium.make(env_ids.resolve(spec).env_id, **env_config)
@@ -255,7 +258,7 @@ def make_env(spec: str, env_config: dict | None = None, code: str | None = None,
     """Build one env instance for `spec`; used by RLlib on every env runner.
     `max_episode_steps`: truncate episodes there (Gymnasium's TimeLimit). A multi-agent
     env comes back as an RLlib MultiAgentEnv (multiagent_env.wrap)."""
-    if not is_entry_point(spec) and not is_env_module(spec):
+    if not is_entry_point(spec) and not is_env_module(spec, code):
         limit = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
         return gymnasium.make(env_ids.resolve(spec).env_id, **limit, **dict(env_config or {}))
     env = build(spec, env_config, code)
@@ -277,7 +280,7 @@ def rllib_env_name(spec: str, code: str | None = None, max_episode_steps: int | 
     that builds them through `make_env` on each worker (re-importing an entry point's class
     with `code` first on its sys.path), so code on a shared filesystem works on every node.
     """
-    plain = not is_entry_point(spec) and not is_env_module(spec) and not max_episode_steps
+    plain = not is_entry_point(spec) and not is_env_module(spec, code) and not max_episode_steps
     if plain and env_ids.resolve(spec).env_id == spec and env_ids.builtin(spec):
         return spec
     from ray.tune.registry import register_env
@@ -319,7 +322,7 @@ def probe(spec: str, env_config: dict | None = None, code: str | None = None,
     `say` gets the notice of a renamed id (Pendulum-v0 → Pendulum-v1) and the line that
     names a multi-agent env's kind."""
     threshold, env_id = None, spec
-    if not is_entry_point(spec) and not is_env_module(spec):
+    if not is_entry_point(spec) and not is_env_module(spec, code):
         resolved = env_ids.resolve(spec)
         env_id = resolved.env_id
         if resolved.notice:

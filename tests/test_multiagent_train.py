@@ -8,6 +8,8 @@ on 2 cores).
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -58,7 +60,12 @@ def test_pettingzoo_parallel_env_per_agent_policies_results_and_plot(tmp_path):
     scalars = EventAccumulator(str(run)).Reload().Tags()["scalars"]
     assert f"ray/tune/{POLICY_RETURN_PREFIX}agent_2" in scalars
     assert f"ray/tune/{AGENT_RETURN_PREFIX}agent_2" in scalars
-    refused = run_launcher("evaluate", str(run))  # not yet for multi-agent checkpoints: one line
+    evaluated = run_launcher("evaluate", str(run), "--episodes", "2", "--seed", "0")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert "policy agent_2: mean return" in evaluated.stdout
+    assert set(json.loads((run / "eval.json").read_text())["policy_returns"]) == {
+        "agent_0", "agent_1", "agent_2"}
+    refused = run_launcher("export", str(run))  # not yet for multi-agent checkpoints: one line
     assert refused.returncode == 2 and "is a multi-agent run (policies: agent_0, agent_1, agent_2)" \
         in refused.stderr
 

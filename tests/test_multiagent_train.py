@@ -65,6 +65,8 @@ def test_pettingzoo_parallel_env_per_agent_policies_results_and_plot(tmp_path):
     assert "policy agent_2: mean return" in evaluated.stdout
     assert set(json.loads((run / "eval.json").read_text())["policy_returns"]) == {
         "agent_0", "agent_1", "agent_2"}
+    filmed = run_launcher("evaluate", str(run), "--video", str(tmp_path / "video"))
+    assert filmed.returncode == 2 and "--video supports single-agent runs only" in filmed.stderr
     refused = run_launcher("export", str(run))  # not yet for multi-agent checkpoints: one line
     assert refused.returncode == 2 and "is a multi-agent run (policies: agent_0, agent_1, agent_2)" \
         in refused.stderr

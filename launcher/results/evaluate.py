@@ -136,6 +136,9 @@ def evaluate(target: str | Path, episodes: int = DEFAULT_EPISODES, seed: int | N
     seed = random.SystemRandom().randrange(2**31) if seed is None else seed
     settings = restore.eval_settings(source, overrides, seed)
     film = None
+    if video_dir is not None and not restore.module_dir(source.checkpoint).is_dir():
+        raise UserError(f"{source.run_dir} is a multi-agent run: --video supports single-agent "
+                        "runs only so far")
     if video_dir is not None:
         from launcher.results import video
 

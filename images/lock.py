@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 # what each list adds on top of the previous one (the tf list is installed after the base one)
-TARGETS = {"requirements.txt": ".", "requirements-tf.txt": ".[tf]"}
+TARGETS = {"requirements.txt": ".[multiagent]", "requirements-tf.txt": ".[multiagent,tf]"}
 SKIP = {"launcher", "torch"}
 
 

@@ -363,7 +363,8 @@ def test_trains_from_an_rllib_experiment_file_with_legacy_keys(tmp_path):
     assert config["_train_batch_size_per_learner"] == 2000
     assert config["_model_config"]["fcnet_hiddens"] == [32]
     spec = yaml.safe_load((run_dir / "spec.yaml").read_text())
-    assert spec["stop"] == {"iters": 3, "timesteps": 100000, "reward": 150.0, "time_s": 60.0}
+    assert spec["stop"] == {"iters": 3, "timesteps": 100000, "reward": 150.0, "time_s": 60.0,
+                            "policy": None}
     rows = progress_rows(run_dir)
     assert 1 <= len(rows) <= 3
     assert int(rows[-1]["num_env_steps_sampled_lifetime"]) >= 2000

@@ -115,8 +115,9 @@ def test_image_lock_files_cover_pyproject():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     base = _names(REPO / "images" / "requirements.txt")
     tf = {**base, **_names(REPO / "images" / "requirements-tf.txt")}
-    for pins, specs in ((base, project["dependencies"]),
-                        (tf, project["optional-dependencies"]["tf"])):
+    extras = project["optional-dependencies"]
+    for pins, specs in ((base, project["dependencies"]), (base, extras["multiagent"]),
+                        (tf, extras["tf"])):
         for spec in specs:
             name, exact = _normalize(spec)
             if name == "torch":  # its own layer: CPU or CUDA build

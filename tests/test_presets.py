@@ -11,7 +11,8 @@ from launcher.training.presets import PRESETS
 from launcher.training.settings import TrainSettings
 from tests.conftest import GYMNASIUM_ENV
 
-FAMILY_ENVS = {("SAC", "classic"): "Pendulum-v1", ("DQN", "classic"): "CartPole-v1"}
+FAMILY_ENVS = {("SAC", "classic"): "Pendulum-v1", ("DQN", "classic"): "CartPole-v1",
+               ("PPO", "multiagent"): "mpe2.simple_spread_v3"}
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def default_family_env(tmp_path_factory):
 
 @pytest.mark.parametrize("algo, family", sorted(PRESETS))
 def test_preset_builds_a_config_rllib_validates(algo, family, default_family_env):
-    env = FAMILY_ENVS.get((algo, family), "CartPole-v1") if family == "classic" else default_family_env
+    env = FAMILY_ENVS.get((algo, family), "CartPole-v1" if family == "classic" else default_family_env)
     settings = TrainSettings(algo=algo, env=env).validate()
     info = envs.probe(settings.env)
     assert info.family == family

@@ -80,7 +80,8 @@ Algo = Annotated[str | None, typer.Option(
     help="RLlib algorithm. Alias: --run.", show_default="PPO", rich_help_panel=TRAINING)]
 Env = Annotated[str | None, typer.Option(
     "--env", "--name-env", metavar="ENV",
-    help="Gymnasium id, package.module:Class or path/to/file.py:Class. Alias: --name-env.",
+    help="Gymnasium id, package.module:Class, path/to/file.py:Class, or a PettingZoo env module "
+         "(mpe2.simple_spread_v3). Alias: --name-env.",
     rich_help_panel=TRAINING)]
 Framework = Annotated[str | None, typer.Option(
     "--framework", **choices(FRAMEWORKS, "framework"),
@@ -182,6 +183,17 @@ EvalEvery = Annotated[int | None, typer.Option(
 EvalEpisodes = Annotated[int | None, typer.Option(
     "--eval-episodes", metavar="N", help="Episodes per evaluation.", show_default="10",
     rich_help_panel=EVALUATION)]
+
+# --- multi-agent envs ---------------------------------------------------------------------
+MULTI_AGENT = "Multi-agent"
+Policies = Annotated[str | None, typer.Option(
+    "--policies", **choices(("shared", "per-agent"), "policy layout", "--policies"),
+    help="One policy for all agents (agents with different spaces get one each), or one per "
+         "agent; groups of agents: in the experiment file.", show_default="shared",
+    rich_help_panel=MULTI_AGENT)]
+TrainPolicies = Annotated[str | None, typer.Option(
+    "--train-policies", metavar="A,B", help="The policies that learn.", show_default="all",
+    rich_help_panel=MULTI_AGENT)]
 
 # --- a job's run directories --------------------------------------------------------------
 JobRef = Annotated[str, typer.Argument(metavar="JOB_ID|RUN_DIR",

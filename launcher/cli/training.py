@@ -39,6 +39,7 @@ def train(
     trials: opt.Trials = None, max_concurrent: opt.MaxConcurrent = None,
     early_stop: opt.EarlyStop = None, search: opt.Search = None,
     retry_failed: opt.RetryFailed = False,
+    policies: opt.Policies = None, train_policies: opt.TrainPolicies = None,
     resume: Annotated[Path | None, typer.Option(
         "--resume", metavar="RUN_DIR", help="Continue RUN_DIR (or a sweep's directory) from its "
                                             "last checkpoints.", rich_help_panel=opt.OUTPUT)] = None,
@@ -57,7 +58,8 @@ def train(
         stop_timesteps=stop_timesteps, stop_reward=stop_reward, stop_time=stop_time,
         num_cpus=num_cpus, num_gpus=num_gpus, num_env_runners=num_env_runners,
         local_mode=local_mode, address=address, output=output, name=name,
-        checkpoint_every=checkpoint_every, eval_every=eval_every, eval_episodes=eval_episodes)
+        checkpoint_every=checkpoint_every, eval_every=eval_every, eval_episodes=eval_episodes,
+        policies=policies, train_policies=train_policies)
     if check_resume_flags(resume, flags, retry_failed):
         _run_sweep(resume, training, retry_failed)
     elif resume is not None:

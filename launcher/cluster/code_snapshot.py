@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import secrets
 import shutil
 import site
@@ -97,8 +98,11 @@ def ship_code(env: str, run_dir: str | Path, code_dir: str | Path | None = None
 
 # --- what to copy --------------------------------------------------------------------
 def plan_copy(env: str, code_dir: str | Path | None) -> Plan | None:
-    """Decide what `env` needs copied (None: nothing)."""
+    """Decide what `env` needs copied (None: nothing). An env module named without
+    `:attr` (a PettingZoo env module, training/multiagent.py) is shipped as a module is."""
     target, sep, _ = env.rpartition(":")
+    if not sep and _env_module(env, code_dir):
+        target, sep = env, ":"
     if not sep:
         if code_dir is not None:
             raise UserError(f"--code is for an env given as file.py:Class or package.module:Class, "
@@ -112,6 +116,18 @@ def plan_copy(env: str, code_dir: str | Path | None) -> Plan | None:
     if target.endswith(".py") or "/" in target:
         return plan_file(target, code)
     return plan_module(target, code)
+
+
+# A dotted module name (training/envs.py's is_env_module, which also rules out Gymnasium
+# ids; no Gymnasium id has this shape). Checked here without importing Gymnasium, which a
+# login node lacks.
+MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+
+
+def _env_module(env: str, code_dir) -> bool:
+    """A dotted module name, importable here or (with --code) meant to come from there."""
+    found = code_dir is not None or importlib.util.find_spec(env.split(".")[0]) is not None
+    return bool(MODULE_NAME.fullmatch(env)) and found
 
 
 def plan_file(target: str, code: Path | None) -> Plan:

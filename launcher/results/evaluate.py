@@ -48,6 +48,8 @@ class Evaluation:
     restore_to_first_episode_s: float | None = None
     wall_s: float = 0.0
     videos: list[str] = field(default_factory=list)
+    # A multi-agent run: each policy's return per episode (its agents' returns summed).
+    policy_returns: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def mean_return(self) -> float:
@@ -71,7 +73,25 @@ class Evaluation:
                 f"{self.mean_length:.1f} over {self.episodes} episodes ({mode}, seed {self.seed})")
         if self.training_return is not None:
             line += f"; training return at that iteration: {self.training_return:.2f}"
+        for policy, returns in sorted(self.policy_returns.items()):
+            line += f"\n  policy {policy}: mean return {statistics.fmean(returns):.2f} ± " \
+                    f"{statistics.pstdev(returns):.2f}"
         return line
+
+
+def policy_returns(episodes) -> dict[str, list[float]]:
+    """Per policy, its agents' summed return in each multi-agent episode ({} otherwise)."""
+    out: dict[str, list[float]] = {}
+    for episode in episodes:
+        if not hasattr(episode, "agent_episodes"):
+            return {}
+        totals: dict[str, float] = {}
+        for agent, agent_episode in episode.agent_episodes.items():
+            policy = str(episode.module_for(agent))
+            totals[policy] = totals.get(policy, 0.0) + float(agent_episode.get_return())
+        for policy, total in totals.items():
+            out.setdefault(policy, []).append(total)
+    return out
 
 
 def checkpoint_iteration(source: restore.Source) -> int | None:
@@ -116,6 +136,9 @@ def evaluate(target: str | Path, episodes: int = DEFAULT_EPISODES, seed: int | N
     seed = random.SystemRandom().randrange(2**31) if seed is None else seed
     settings = restore.eval_settings(source, overrides, seed)
     film = None
+    if video_dir is not None and not restore.module_dir(source.checkpoint).is_dir():
+        raise UserError(f"{source.run_dir} is a multi-agent run: --video supports single-agent "
+                        "runs only so far")
     if video_dir is not None:
         from launcher.results import video
 
@@ -133,6 +156,7 @@ def evaluate(target: str | Path, episodes: int = DEFAULT_EPISODES, seed: int | N
         returns=[float(e.get_return()) for e in played], lengths=[len(e) for e in played],
         training_return=training_return(source.run_dir, iteration),
         restore_to_first_episode_s=tape.episode_ends[0] - started if tape.episode_ends else None,
-        wall_s=time.monotonic() - started, videos=[str(p) for p in film.written] if film else [])
+        wall_s=time.monotonic() - started, videos=[str(p) for p in film.written] if film else [],
+        policy_returns=policy_returns(played))
     write_atomic(source.run_dir / EVAL_JSON, json.dumps(result.to_dict(), indent=2) + "\n")
     return result

@@ -1,7 +1,8 @@
 """Reward curves: the mean return of one or several runs over env steps, iterations
 or time, drawn in one figure (`launcher plot`, and each run's reward.png). A run that
 evaluated during training (--eval-every) gets a second, dashed curve: the greedy
-evaluation's mean return.
+evaluation's mean return. A multi-agent run with several policies gets one dash-dotted
+curve per policy (the mean return of that policy's agents) besides the sum over agents.
 
 matplotlib is imported only when a figure is drawn, with its file-only backend, so
 this works on a cluster node without a display.
@@ -20,6 +21,13 @@ X_LABELS = {"env_steps": "env steps", "iteration": "training iteration", "time":
 
 def plot(run_dirs, out: str | Path, x: str = "env_steps") -> Path:
     """Mean-return curves of one or several runs in one figure (PNG, SVG or PDF)."""
+    check_image_format(out)
+    fig, ax = figure(run_dirs, x)
+    return save_figure(fig, ax, x, out)
+
+
+def figure(run_dirs, x: str = "env_steps"):
+    """The figure and axes of `plot`, not yet labelled or saved."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,18 +38,31 @@ def plot(run_dirs, out: str | Path, x: str = "env_steps") -> Path:
         raise UserError("no episode has finished in these runs yet: nothing to plot")
     if x not in X_LABELS:
         raise UserError(f"--x must be one of {', '.join(X_LABELS)}, got {x!r}")
-    check_image_format(out)
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for curve in curves:
         xs = {"env_steps": curve.env_steps, "iteration": curve.iterations, "time": curve.time_s}[x]
         points = [(a, b) for a, b in zip(xs, curve.returns, strict=True) if b is not None]
         if points:
-            (line,) = ax.plot(*zip(*points, strict=True), label=curve.label)
+            summed = " (sum over agents)" if curve.policy_returns else ""
+            (line,) = ax.plot(*zip(*points, strict=True), label=curve.label + summed)
             greedy = [(a, b) for a, b in zip(xs, curve.eval_returns, strict=False) if b is not None]
             if greedy:
                 ax.plot(*zip(*greedy, strict=True), linestyle="--", marker=".",
                         color=line.get_color(), label=f"{curve.label} (greedy evaluation)")
-    return save_figure(fig, ax, x, out)
+        _policy_curves(ax, curve, xs)
+    return fig, ax
+
+
+def _policy_curves(ax, curve, xs) -> None:
+    """One curve per policy of a multi-agent run (none when all agents share one policy:
+    its return is the sum already drawn)."""
+    if len(curve.policy_returns) < 2:
+        return
+    for policy, returns in curve.policy_returns.items():
+        points = [(a, b) for a, b in zip(xs, returns, strict=False) if b is not None]
+        if points:
+            ax.plot(*zip(*points, strict=True), linestyle="-.",
+                    label=f"{curve.label} · policy {policy}")
 
 
 def save_figure(fig, ax, x: str, out: str | Path) -> Path:

@@ -21,6 +21,7 @@ Only the new API stack (torch) is supported: a tf2 run is refused with one line.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -70,7 +71,12 @@ def locate(target: str | Path, what: str = "evaluate") -> Source:
     if settings.framework != "torch":
         raise UserError(f"{run_dir} was trained with --framework {settings.framework} (RLlib's old "
                         f"API stack): {what} supports torch runs only")
-    if not (checkpoint / ENV_RUNNER_PART).is_dir() or not module_dir(checkpoint).is_dir():
+    policies = sorted(p.name for p in module_dir(checkpoint).parent.glob("*") if p.is_dir())
+    multi = not module_dir(checkpoint).is_dir() and bool(policies)
+    if multi and what != "evaluate":
+        raise UserError(f"{run_dir} is a multi-agent run (policies: {', '.join(policies)}): "
+                        f"{what} supports single-agent runs only so far")
+    if not (checkpoint / ENV_RUNNER_PART).is_dir() or not (multi or module_dir(checkpoint).is_dir()):
         raise UserError(f"{checkpoint} is not a complete checkpoint (no {ENV_RUNNER_PART}/ or "
                         f"{module_dir(checkpoint).relative_to(checkpoint)}/ in it)")
     return Source(run_dir=run_dir.resolve(), checkpoint=checkpoint.resolve(), settings=settings)
@@ -150,6 +156,10 @@ def env_maker(settings: TrainSettings, tape: Tape, render: bool) -> Callable[...
 
 
 # --- the runner ----------------------------------------------------------------------------
+def _multiagent_env(settings: TrainSettings, _context=None):
+    return envs.make_env(settings.env, dict(settings.env_config), settings.code)
+
+
 def eval_settings(source: Source, env_config: dict, seed: int | None) -> TrainSettings:
     settings = copy.deepcopy(source.settings)
     settings.env_config = {**settings.env_config, **env_config}
@@ -169,16 +179,23 @@ def restore_runner(source: Source, settings: TrainSettings, tape: Tape, *, explo
     # One env, so that episodes (and their videos) come one after another.
     config.env_runners(num_envs_per_env_runner=1, explore=explore)
     config.debugging(log_level="ERROR")  # the runner applies it to RLlib's loggers
-    config.environment(env=env_maker(settings, tape, render), env_config=settings.env_config)
-    from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
-
+    if info.agents is not None:  # a multi-agent run: every policy, no recording (no videos)
+        if render:
+            raise UserError("videos of multi-agent runs are not supported yet")
+        config.environment(env=functools.partial(_multiagent_env, settings), env_config=settings.env_config)
+        from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner as Runner
+        weights = module_dir(source.checkpoint).parent  # one folder per policy
+    else:
+        config.environment(env=env_maker(settings, tape, render), env_config=settings.env_config)
+        from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner as Runner
+        weights = module_dir(source.checkpoint)
     quiet_libraries()
     # RLlib's own RLModule constructor calls a deprecated form of itself (a notice per build).
     logging.getLogger("ray._common.deprecation").setLevel(logging.ERROR)
-    runner = SingleAgentEnvRunner(config=config)
+    runner = Runner(config=config)
     try:
         runner.restore_from_path(str(source.checkpoint / ENV_RUNNER_PART))
-        runner.module.restore_from_path(str(module_dir(source.checkpoint)))
+        runner.module.restore_from_path(str(weights))
     except Exception:
         runner.stop()
         raise

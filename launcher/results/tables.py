@@ -21,6 +21,7 @@ from launcher.errors import UserError
 from launcher.training.run_record import read_record
 from launcher.training.runlog import (
     EVAL_RETURN_COLUMN,
+    POLICY_RETURN_PREFIX,
     RETURN_KEYS,
     STEP_KEYS,
     first_of,
@@ -38,6 +39,8 @@ class RunCurve:
     returns: list[float | None]
     time_s: list[float]
     eval_returns: list[float | None] = field(default_factory=list)
+    # A multi-agent run: each policy's mean return (its agents' returns summed), by name.
+    policy_returns: dict[str, list[float | None]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -98,24 +101,39 @@ def read_run(run_dir: str | Path) -> RunCurve:
         # Only the launcher's own column: RLlib's flattened evaluation/* columns carry
         # the last evaluation along in iterations that did not evaluate.
         eval_returns=_column(rows, path, (EVAL_RETURN_COLUMN,), required=False),
+        policy_returns={
+            column[len(POLICY_RETURN_PREFIX):]: _column(rows, path, (column,), required=False)
+            for column in sorted(rows[0] if rows else {}) if column.startswith(POLICY_RETURN_PREFIX)},
     )
 
 
 def table_rows(run_dirs) -> list[dict]:
-    """One summary dict per run: best and last mean return, env steps, wall time."""
+    """One summary dict per run: best and last mean return, env steps, wall time; a
+    multi-agent run with several policies is followed by one row per policy (its "run"
+    reads 'RUN · policy NAME', its "policy" holds the name)."""
     rows = []
     for run_dir in run_dirs:
         curve = read_run(run_dir)
-        finished = curve.finished_returns()
-        rows.append({
-            "run": curve.label,
-            "iterations": curve.iterations[-1] if curve.iterations else 0,
-            "env_steps": curve.env_steps[-1] if curve.env_steps else 0,
-            "best_return": max(finished) if finished else None,
-            "last_return": finished[-1] if finished else None,
-            "time_s": curve.time_s[-1] if curve.time_s else 0.0,
-        })
+        rows.append(_summary_row(curve, curve.label, curve.finished_returns()))
+        if len(curve.policy_returns) > 1:
+            for policy, returns in curve.policy_returns.items():
+                finished = [r for r in returns if r is not None]
+                rows.append(_summary_row(curve, f"{curve.label} · policy {policy}", finished,
+                                         policy))
     return rows
+
+
+def _summary_row(curve: RunCurve, label: str, finished: list[float],
+                 policy: str | None = None) -> dict:
+    row = {
+        "run": label,
+        "iterations": curve.iterations[-1] if curve.iterations else 0,
+        "env_steps": curve.env_steps[-1] if curve.env_steps else 0,
+        "best_return": max(finished) if finished else None,
+        "last_return": finished[-1] if finished else None,
+        "time_s": curve.time_s[-1] if curve.time_s else 0.0,
+    }
+    return {**row, "policy": policy} if policy is not None else row
 
 
 # --record: the columns read from each run's run.json, and how each is found there.
@@ -134,9 +152,12 @@ RECORD_COLUMNS = {
 
 
 def record_rows(rows: list[dict], run_dirs) -> list[dict]:
-    """`table_rows` with the run record's columns added (blank where a run has none)."""
-    for row, run_dir in zip(rows, run_dirs, strict=True):
-        record = read_record(run_dir)
+    """`table_rows` with the run record's columns added (blank where a run has none); a
+    policy's row has its run's."""
+    remaining, record = iter(run_dirs), {}
+    for row in rows:
+        if "policy" not in row:
+            record = read_record(next(remaining))
         row.update({name: get(record) for name, get in RECORD_COLUMNS.items()})
     return rows
 

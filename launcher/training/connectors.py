@@ -24,19 +24,22 @@ def pieces(settings, info: envs.EnvInfo) -> list[str]:
     if settings.framework != "torch":
         return []
     out = []
-    if type(info.observation_space).__name__ != "Box":
+    spaces = info.agents.observation_spaces.values() if info.agents else [info.observation_space]
+    if any(type(space).__name__ != "Box" for space in spaces):
         out.append(FLATTEN)  # Discrete / Tuple / Dict observations: one-hot and flatten
     if settings.observation_filter == MEAN_STD:
         out.append(MEAN_STD)
     return out
 
 
-def build(names: tuple[str, ...], env=None, spaces=None, device=None) -> list:
-    """RLlib's `env_to_module_connector(env, spaces, device)`: fresh connector pieces."""
+def build(names: tuple[str, ...], multi_agent: bool = False, env=None, spaces=None,
+          device=None) -> list:
+    """RLlib's `env_to_module_connector(env, spaces, device)`: fresh connector pieces
+    (per agent, for a multi-agent env)."""
     from ray.rllib.connectors.env_to_module import FlattenObservations, MeanStdFilter
 
     classes = {FLATTEN: FlattenObservations, MEAN_STD: MeanStdFilter}
-    return [classes[name]() for name in names]
+    return [classes[name](multi_agent=multi_agent) for name in names]
 
 
 def attach(config, settings, info: envs.EnvInfo) -> None:
@@ -46,4 +49,5 @@ def attach(config, settings, info: envs.EnvInfo) -> None:
     config.environment(env=env, env_config=settings.env_config)
     names = pieces(settings, info)
     if names:
-        config.env_runners(env_to_module_connector=functools.partial(build, tuple(names)))
+        config.env_runners(env_to_module_connector=functools.partial(
+            build, tuple(names), info.agents is not None))

@@ -4,7 +4,9 @@ An env is either a Gymnasium id (`CartPole-v1`) or an entry point
 (`package.module:Class`, `path/to/file.py:Class`). Environments written for the
 old `gym` API (reset returning only the observation, step returning 4 values,
 gym spaces) are wrapped in `LegacyGymEnv`, so the tutorial's `BasicEnv` trains
-unchanged.
+unchanged. A PettingZoo env module may be named without `:attr`
+(`mpe2.simple_spread_v3`), and multi-agent envs of every kind are detected and handed to
+RLlib as MultiAgentEnvs (multiagent.py, multiagent_env.py).
 
 `code`, when given, is a directory put first on `sys.path` before an entry point is
 imported: for a cluster job, the snapshot of the user's code in the run directory
@@ -30,6 +32,7 @@ import importlib
 import importlib.util
 import inspect
 import io
+import re
 import sys
 import traceback
 from dataclasses import dataclass
@@ -39,12 +42,26 @@ from typing import Any
 import gymnasium
 
 from launcher.errors import UserError, first_line
-from launcher.training import env_ids
+from launcher.training import env_ids, multiagent
 from launcher.training.settings import closest
 
 
 def is_entry_point(spec: str) -> bool:
     return ":" in spec
+
+
+MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+
+
+def is_env_module(spec: str, code: str | None = None) -> bool:
+    """`package.env_module` naming a PettingZoo env module (mpe2.simple_spread_v3): a dotted
+    module name that is no Gymnasium id and whose package is installed or in `code`."""
+    if is_entry_point(spec) or not MODULE_NAME.fullmatch(spec) or spec in gymnasium.envs.registry:
+        return False
+    top = spec.split(".")[0]
+    if code and any((Path(code).expanduser() / name).exists() for name in (top, f"{top}.py")):
+        return True
+    return importlib.util.find_spec(top) is not None
 
 
 # --- loading an entry point ------------------------------------------------------------
@@ -61,21 +78,25 @@ def load_class(spec: str, code: str | None = None):
     target, _, attr = spec.rpartition(":")
     if not target or not attr:
         raise UserError(f"entry point {spec!r} must look like package.module:Class or file.py:Class")
-    if code:
-        _on_path(Path(code).expanduser().resolve())
-    quiet_old_gym()
-    if target.endswith(".py") or "/" in target:
-        module = _load_file(target)
-    else:
-        try:
-            module = importlib.import_module(target)
-        except Exception as exc:
-            raise UserError(f"cannot import module {target!r}: {_one_line(exc)}") from None
+    module = load_module(target, code)
     try:
         return getattr(module, attr)
     except AttributeError:
         names = [n for n in dir(module) if not n.startswith("_")]
         raise UserError(f"{target} has no attribute {attr!r}{closest(attr, names)}") from None
+
+
+def load_module(target: str, code: str | None = None):
+    """Import a module by name or a .py file by path, with `code` first on sys.path."""
+    if code:
+        _on_path(Path(code).expanduser().resolve())
+    quiet_old_gym()
+    if target.endswith(".py") or "/" in target:
+        return _load_file(target)
+    try:
+        return importlib.import_module(target)
+    except Exception as exc:
+        raise UserError(f"cannot import module {target!r}: {_one_line(exc)}") from None
 
 
 def quiet_old_gym() -> None:
@@ -198,6 +219,8 @@ def _construct(cls, env_config: dict):
         params = inspect.signature(cls).parameters
     except (TypeError, ValueError):
         params = {"config": None}
+    if params and all(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return cls(**env_config)  # a factory of keyword arguments (PettingZoo's env modules)
     if params:
         return cls(env_config)
     if env_config:
@@ -205,19 +228,45 @@ def _construct(cls, env_config: dict):
     return cls()
 
 
+def _env_module_factory(spec: str, code: str | None):
+    """The factory of an env module named without `:attr` (PettingZoo's parallel_env)."""
+    factory = multiagent.pettingzoo_factory(load_module(spec, code))
+    if factory is None:
+        raise UserError(f"module {spec!r} has no parallel_env or env: name the env as {spec}:Class")
+    return factory
+
+
+def build(spec: str, env_config: dict | None = None, code: str | None = None):
+    """The env object `spec` builds, before RLlib's wrappers: a Gymnasium env (old gym
+    envs adapted), or a multi-agent env object as its author wrote it."""
+    env_config = dict(env_config or {})
+    if is_env_module(spec, code):
+        return _construct(_env_module_factory(spec, code), env_config)
+    if not is_entry_point(spec):
+        return gymnasium.make(env_ids.resolve(spec).env_id, **env_config)
+    env = _construct(load_class(spec, code), env_config)
+    if isinstance(env, gymnasium.Env) or multiagent.kind_of(env):
+        return env
+    if not (hasattr(env, "step") and hasattr(env, "reset") and hasattr(env, "action_space")):
+        raise UserError(f"{spec} did not build an environment, single- or multi-agent "
+                        f"(got {type(env).__name__})")
+    return LegacyGymEnv(env)
+
+
 def make_env(spec: str, env_config: dict | None = None, code: str | None = None,
              max_episode_steps: int | None = None):
     """Build one env instance for `spec`; used by RLlib on every env runner.
-    `max_episode_steps`: truncate episodes there (Gymnasium's TimeLimit)."""
-    env_config = dict(env_config or {})
-    if not is_entry_point(spec):
+    `max_episode_steps`: truncate episodes there (Gymnasium's TimeLimit). A multi-agent
+    env comes back as an RLlib MultiAgentEnv (multiagent_env.wrap)."""
+    if not is_entry_point(spec) and not is_env_module(spec, code):
         limit = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
-        return gymnasium.make(env_ids.resolve(spec).env_id, **limit, **env_config)
-    env = _construct(load_class(spec, code), env_config)
-    if not isinstance(env, gymnasium.Env):
-        if not (hasattr(env, "step") and hasattr(env, "reset") and hasattr(env, "action_space")):
-            raise UserError(f"{spec} did not build an environment (got {type(env).__name__})")
-        env = LegacyGymEnv(env)
+        return gymnasium.make(env_ids.resolve(spec).env_id, **limit, **dict(env_config or {}))
+    env = build(spec, env_config, code)
+    kind = multiagent.kind_of(env)
+    if kind:
+        from launcher.training import multiagent_env
+
+        return multiagent_env.wrap(env, multiagent.agents_of(env, kind, spec))
     if max_episode_steps:
         env = gymnasium.wrappers.TimeLimit(env, max_episode_steps)
     return env
@@ -231,7 +280,7 @@ def rllib_env_name(spec: str, code: str | None = None, max_episode_steps: int | 
     that builds them through `make_env` on each worker (re-importing an entry point's class
     with `code` first on its sys.path), so code on a shared filesystem works on every node.
     """
-    plain = not is_entry_point(spec) and not max_episode_steps
+    plain = not is_entry_point(spec) and not is_env_module(spec, code) and not max_episode_steps
     if plain and env_ids.resolve(spec).env_id == spec and env_ids.builtin(spec):
         return spec
     from ray.tune.registry import register_env
@@ -247,48 +296,47 @@ def _rllib_creator(spec: str, code: str | None, max_episode_steps: int | None, e
 
 @dataclass
 class EnvInfo:
-    """What the driver learns by building the env once."""
+    """What the driver learns by building the env once. For a multi-agent env, `agents`
+    holds every agent's spaces and the two spaces are the first agent's."""
 
     spec: str
     observation_space: gymnasium.spaces.Space
     action_space: gymnasium.spaces.Space
     reward_threshold: float | None
-    family: str  # key into launcher.presets: "classic" or "default"
+    family: str  # key into launcher.presets: "classic", "multiagent" or "default"
+    agents: multiagent.Agents | None = None
 
 
 CLASSIC_CONTROL = ("CartPole", "Acrobot", "MountainCar", "Pendulum")
+MULTIAGENT_FAMILY = "multiagent"
 
 
-def _notice(line: str) -> None:
+def notice(line: str) -> None:
+    """A notice before training starts, on stderr: 'note: ...'."""
     print(f"note: {line}", file=sys.stderr)
 
 
 def probe(spec: str, env_config: dict | None = None, code: str | None = None,
-          say=_notice) -> EnvInfo:
+          say=notice) -> EnvInfo:
     """Build the env once to check it exists and constructs; read its spaces.
-    `say` gets the notice of a renamed id (Pendulum-v0 → Pendulum-v1)."""
+    `say` gets the notice of a renamed id (Pendulum-v0 → Pendulum-v1) and the line that
+    names a multi-agent env's kind."""
     threshold, env_id = None, spec
-    if not is_entry_point(spec):
+    if not is_entry_point(spec) and not is_env_module(spec, code):
         resolved = env_ids.resolve(spec)
         env_id = resolved.env_id
         if resolved.notice:
             say(resolved.notice)
         threshold = gymnasium.envs.registry[env_id].reward_threshold
     try:
-        env = make_env(spec, env_config, code)
+        env = build(spec, env_config, code)
+        kind = multiagent.kind_of(env)
+        info = _multiagent_info(spec, env, kind) if kind else _info(spec, env, env_id, threshold)
     except UserError:
         raise
     except Exception as exc:
         where = _user_frame(exc)
         raise UserError(f"environment {spec!r} failed to construct{where}: {_one_line(exc)}") from None
-    try:
-        info = EnvInfo(
-            spec=spec,
-            observation_space=env.observation_space,
-            action_space=env.action_space,
-            reward_threshold=threshold,
-            family="classic" if env_id.split("-")[0] in CLASSIC_CONTROL else "default",
-        )
     finally:
         try:
             env.close()
@@ -296,7 +344,21 @@ def probe(spec: str, env_config: dict | None = None, code: str | None = None,
             pass
     if info.observation_space is None or info.action_space is None:
         raise UserError(f"environment {spec!r} does not define observation_space and action_space")
+    if info.agents:
+        say(info.agents.line())
     return info
+
+
+def _info(spec: str, env, env_id: str, threshold: float | None) -> EnvInfo:
+    family = "classic" if env_id.split("-")[0] in CLASSIC_CONTROL else "default"
+    return EnvInfo(spec, env.observation_space, env.action_space, threshold, family)
+
+
+def _multiagent_info(spec: str, env, kind: str) -> EnvInfo:
+    agents = multiagent.agents_of(env, kind, spec)
+    first = agents.ids[0]
+    return EnvInfo(spec, agents.observation_spaces[first], agents.action_spaces[first], None,
+                   MULTIAGENT_FAMILY, agents)
 
 
 def _user_frame(exc: BaseException) -> str:

@@ -246,6 +246,11 @@ def translate_stop(stop: Any, where: str) -> tuple[dict[str, Any], list[str]]:
             valid = sorted(STOP_KEYS) + sorted(launcher_fields)
             raise UserError(f"unknown stop criterion {key!r} in {where}{closest(key, valid)}; "
                             f"valid: {', '.join(sorted(STOP_KEYS))}")
+        if name == "policy":  # which policy's return `reward` is for (a multi-agent run)
+            if not isinstance(value, str):
+                raise UserError(f"stop: policy in {where} must name a policy, got {value!r}")
+            out[name] = value
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UserError(f"stop criterion {key!r} in {where} must be a number, got {value!r}")
         if name in out and out[name] != value:

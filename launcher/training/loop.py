@@ -23,7 +23,7 @@ from typing import Any
 
 from launcher.contract import RunPaths
 from launcher.errors import UserError, first_line
-from launcher.training import algorithms, envs
+from launcher.training import algorithms, envs, policies
 from launcher.training.checkpoints import (
     BestCheckpoint,
     checkpoints,
@@ -45,8 +45,8 @@ from launcher.training.rllib_config import (
 )
 from launcher.training.run_record import choose_seed, complete_record, read_record
 from launcher.training.rundir import reserve_run_dir
-from launcher.training.runlog import RunLog
-from launcher.training.settings import TrainSettings
+from launcher.training.runlog import RunLog, policy_returns
+from launcher.training.settings import SHARED, TrainSettings
 from launcher.training.signals import BUILDING, CLOSING, TRAINING, StopRequests
 
 
@@ -80,8 +80,11 @@ def stop_reason(settings: TrainSettings, summary: dict, train_s: float) -> str |
     if stop.timesteps is not None and summary["num_env_steps_sampled_lifetime"] >= stop.timesteps:
         return f"reached {stop.timesteps} env steps"
     ret = summary["episode_return_mean"]
+    if stop.policy is not None:
+        ret = policy_returns(summary.get("flat") or summary).get(stop.policy)
     if stop.reward is not None and ret is not None and ret >= stop.reward:
-        return f"mean return {ret:.1f} >= {stop.reward:g}"
+        whose = f" of {stop.policy}" if stop.policy else ""
+        return f"mean return{whose} {ret:.1f} >= {stop.reward:g}"
     if stop.time_s is not None and train_s >= stop.time_s:
         return f"reached the time limit of {stop.time_s:g} s"
     return None
@@ -93,6 +96,21 @@ def default_stop(settings: TrainSettings, info: envs.EnvInfo) -> None:
         settings.stop.iters = 100
         if info.reward_threshold is not None:
             settings.stop.reward = float(info.reward_threshold)
+
+
+def check_agents(settings: TrainSettings, info: envs.EnvInfo) -> None:
+    """Every agent's action space fits the algorithm; the policies fit the agents."""
+    if info.agents is None:
+        algorithms.check_action_space(settings.algo, info.action_space)
+        if settings.policies != SHARED or settings.train_policies or settings.stop.policy:
+            raise UserError(f"policies apply to multi-agent envs only; {settings.env!r} has one agent")
+        return
+    if settings.max_episode_steps:
+        raise UserError("max_episode_steps (horizon) applies to single-agent envs only; "
+                        "set the episode length in env_config")
+    for space in info.agents.action_spaces.values():
+        algorithms.check_action_space(settings.algo, space)
+    envs.notice(policies.plan(settings, info.agents).line())
 
 
 def check_settings(settings: TrainSettings, validate_keys: bool = True,
@@ -107,7 +125,7 @@ def check_settings(settings: TrainSettings, validate_keys: bool = True,
     quiet_libraries()
     check_framework(settings.framework)
     info = envs.probe(settings.env, settings.env_config, settings.code)
-    algorithms.check_action_space(settings.algo, info.action_space)
+    check_agents(settings, info)
     default_stop(settings, info)
     if placement is None and not (settings.address or os.environ.get("RAY_ADDRESS")):
         check_machine(settings, hyperparameters(settings, info.family).get("num_env_runners"))

@@ -40,7 +40,7 @@ def merge_training_options(
     num_env_runners: int | None = None, local_mode: bool | None = None, seed: int | None = None,
     output: Path | None = None, name: str | None = None, checkpoint_every: int | None = None,
     address: str | None = None, eval_every: int | None = None, eval_episodes: int | None = None,
-    code: Path | None = None,
+    code: Path | None = None, policies: str | None = None, train_policies: str | None = None,
 ) -> dict[str, Any]:
     """Merge: defaults < experiment file < flags. Returns a TrainSettings dict.
 
@@ -56,6 +56,9 @@ def merge_training_options(
         "checkpoint_every": checkpoint_every, "address": address,
         "local_mode": local_mode or None, "eval_every": eval_every, "eval_episodes": eval_episodes,
         "code": str(Path(code).expanduser().resolve()) if code else None,
+        "policies": policies,
+        "train_policies": [p.strip() for p in train_policies.split(",") if p.strip()]
+        if train_policies is not None else None,
     }
     data.update({k: v for k, v in flags.items() if v is not None})
     stop = {"iters": stop_iters, "timesteps": stop_timesteps, "reward": stop_reward,

@@ -33,6 +33,20 @@ PRESETS: dict[tuple[str, str], dict] = {
         "minibatch_size": 256,
         "num_epochs": 10,
     },
+    # Multi-agent envs (family "multiagent"), tuned on the particle envs' cooperative
+    # simple spread (mpe2.simple_spread_v3: 3 agents, 25-step episodes, one shared policy):
+    # sampling in the driver (the envs are cheap to step), 8 envs at a time, batches of
+    # 100 episodes. Measured on 2 cores: see README, "Many agents".
+    ("PPO", "multiagent"): {
+        "num_env_runners": 0,
+        "num_envs_per_env_runner": 8,
+        "lr": 1e-3,
+        "train_batch_size_per_learner": 2500,
+        "minibatch_size": 2500,
+        "num_epochs": 10,
+        "gamma": 0.95,
+        "metrics_num_episodes_for_smoothing": 100,
+    },
     # DQN on CartPole: RLlib's tuned example (cartpole_dqn.py) with its double-Q,
     # dueling, n-step 3 settings and a 50k replay buffer.
     ("DQN", "classic"): {

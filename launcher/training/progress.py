@@ -19,6 +19,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, TaskProgressColumn, TextColumn
 from rich.text import Text
 
+from launcher.training.runlog import policy_returns
+
 BAR_TOTAL = 1000  # the bar's scale: a fraction of the way to the target, in thousandths
 
 
@@ -41,7 +43,8 @@ def target_line(stop) -> str:
     if stop.timesteps is not None:
         parts.append(f"{stop.timesteps:,} env steps")
     if stop.reward is not None:
-        parts.append(f"mean return {stop.reward:g}")
+        whose = f" of policy {stop.policy}" if getattr(stop, "policy", None) else ""
+        parts.append(f"mean return{whose} {stop.reward:g}")
     if stop.time_s is not None:
         parts.append(f"{stop.time_s:g} s of training")
     if not parts:
@@ -78,6 +81,8 @@ class Tracker:
             out.append(Leg(min(steps / stop.timesteps, 1.0), f"env steps {steps:,}/{stop.timesteps:,}",
                            self._eta(steps, stop.timesteps, now, 2)))
         if stop.reward is not None:
+            if getattr(stop, "policy", None):  # a multi-agent run stopping on one policy's return
+                ret = policy_returns(row.get("flat") or row).get(stop.policy)
             out.append(self._reward_leg(ret, stop.reward, now))
         if stop.time_s is not None:
             out.append(Leg(min(train_s / stop.time_s, 1.0), f"time {train_s:.0f}/{stop.time_s:g} s",
@@ -173,10 +178,13 @@ class Reporter:
         if self._last_steps == 0 and row["training_iteration"] > 1:
             rate = steps / max(row["time_total_s"], 1e-9)
         self._last_steps, self._last_time = steps, now
+        by_policy = policy_returns(row.get("flat") or row)  # a multi-agent run's policies
+        policies = "  (" + ", ".join(f"{name} {_ret(value)}" for name, value in sorted(
+            by_policy.items())) + ")" if len(by_policy) > 1 else ""
         return (
             f"iter {row['training_iteration']:>4}  env steps {steps:>9,}  "
             f"mean return {_ret(row['episode_return_mean']):>8}  {rate:>8,.0f} steps/s  "
-            f"{elapsed_s:6.1f} s"
+            f"{elapsed_s:6.1f} s{policies}"
         )
 
     def update(self, row: dict, elapsed_s: float) -> None:

@@ -12,7 +12,7 @@ import warnings
 from typing import Any
 
 from launcher.errors import UserError
-from launcher.training import algorithms, connectors, envs, presets
+from launcher.training import algorithms, connectors, envs, policies, presets
 from launcher.training.settings import check_keys
 
 
@@ -72,6 +72,8 @@ def build_config(settings, info: envs.EnvInfo, runners: int, actor_options: dict
     # nothing, so the run fails with the env's error instead.
     config.fault_tolerance(**placement.get("fault_tolerance", {"restart_failed_env_runners": False}))
     apply_hyperparameters(config, hyper, f"the {settings.algo} config")
+    if info.agents is not None:
+        policies.configure(config, policies.plan(settings, info.agents))
     connectors.attach(config, settings, info)  # the env (TimeLimit) and env-to-module connectors
     config.env_runners(num_env_runners=runners, **placement.get("env_runners", {}))
     if placement.get("learners"):

@@ -1,5 +1,9 @@
 """What a run leaves on disk while it trains: progress.csv, result.json, TensorBoard.
 
+A multi-agent run's rows also hold the mean return per policy and per agent, as RLlib
+reports them (POLICY_RETURN_PREFIX, AGENT_RETURN_PREFIX); `episode_return_mean` is then
+the sum over agents.
+
 progress.csv keeps a few readable columns first (iteration, env steps, mean
 return, the greedy evaluation's mean return when the run evaluates, time) followed by
 every scalar RLlib reports, flattened with '/'. When
@@ -42,6 +46,10 @@ RETURN_KEYS = (
     "episode_reward_mean",
 )
 EVAL_RETURN_KEYS = tuple(f"evaluation/{key}" for key in RETURN_KEYS)
+# A multi-agent run's returns, per policy (RLlib's "module") and per agent; the
+# summed return over agents is RETURN_KEYS' env_runners/episode_return_mean.
+POLICY_RETURN_PREFIX = "env_runners/module_episode_returns_mean/"
+AGENT_RETURN_PREFIX = "env_runners/agent_episode_returns_mean/"
 STEP_KEYS = (
     "num_env_steps_sampled_lifetime",
     "env_runners/num_env_steps_sampled_lifetime",
@@ -99,6 +107,20 @@ def summarise(result: dict) -> dict[str, Any]:
         "timestamp": flat.get("timestamp"),
         "flat": flat,
     }
+
+
+def returns_by(row: dict, prefix: str) -> dict[str, float]:
+    """{name: mean return} from a progress row's columns under `prefix` (numbers only)."""
+    out = {}
+    for key, value in row.items():
+        if key.startswith(prefix) and (found := number(value)) is not None:
+            out[key[len(prefix):]] = found
+    return out
+
+
+def policy_returns(row: dict) -> dict[str, float]:
+    """A multi-agent row's mean return per policy ({} for a single-agent run)."""
+    return returns_by(row, POLICY_RETURN_PREFIX)
 
 
 def evaluated(result: dict) -> bool:

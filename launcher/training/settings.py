@@ -50,6 +50,10 @@ def check_keys(given: dict, valid, where: str) -> None:
 CHECKPOINT_EVERY = 10
 CLUSTER_CHECKPOINT_EVERY = 1
 EVAL_EPISODES = 10
+# Multi-agent envs (training/policies.py): one policy for all agents, or one per agent;
+# an experiment file may instead give groups (policy name -> glob patterns of agent ids).
+SHARED, PER_AGENT = "shared", "per-agent"
+POLICY_MODES = (SHARED, PER_AGENT)
 
 
 @dataclass
@@ -58,11 +62,12 @@ class Stop:
 
     iters: int | None = None
     timesteps: int | None = None
-    reward: float | None = None  # mean episode return
+    reward: float | None = None  # mean episode return (of a multi-agent env: summed over agents)
+    policy: str | None = None  # a multi-agent run: `reward` is this policy's mean return instead
     time_s: float | None = None  # wall-clock seconds of training
 
     def is_empty(self) -> bool:
-        return all(v is None for v in dataclasses.asdict(self).values())
+        return all(v is None for k, v in dataclasses.asdict(self).items() if k != "policy")
 
     def validate(self) -> None:
         for name in ("iters", "timesteps", "time_s"):
@@ -71,6 +76,8 @@ class Stop:
                 raise UserError(f"stop criterion {name} must be positive, got {value}")
         if self.reward is not None and not math.isfinite(self.reward):
             raise UserError(f"stop criterion reward must be a finite number, got {self.reward}")
+        if self.policy is not None and self.reward is None:
+            raise UserError(f"stop: policy {self.policy!r} needs a reward to reach (stop: reward)")
 
 
 @dataclass
@@ -106,6 +113,9 @@ class TrainSettings:
     eval_every: int = 0
     eval_episodes: int = EVAL_EPISODES
     address: str | None = None  # a running Ray cluster; None = embedded Ray
+    # Multi-agent envs: "shared", "per-agent" or {policy: [glob, ...]}; the policies that learn.
+    policies: str | dict[str, list[str] | str] = SHARED
+    train_policies: list[str] | None = None
 
     def validate(self) -> TrainSettings:
         """Check everything that can be checked without importing Ray."""
@@ -126,6 +136,7 @@ class TrainSettings:
         if self.observation_filter not in (None, "MeanStdFilter"):
             raise UserError(f"unknown observation_filter {self.observation_filter!r}; valid: MeanStdFilter")
         self.stop.validate()
+        check_policies(self.policies, self.train_policies)
         if self.num_cpus is not None and self.num_cpus < 1:
             raise UserError(f"--num-cpus must be at least 1, got {self.num_cpus}")
         if self.num_gpus < 0 or not math.isfinite(self.num_gpus):
@@ -164,6 +175,19 @@ class TrainSettings:
         path = RunPaths(run_dir).spec
         write_atomic(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
         return path
+
+
+def check_policies(policies, train_policies) -> None:
+    """The shape of `policies` and `train_policies` (the agents are checked against the env
+    in training/policies.py)."""
+    if isinstance(policies, str) and policies not in POLICY_MODES:
+        raise UserError(f"unknown --policies {policies!r}; valid: {', '.join(POLICY_MODES)}, "
+                        f"or groups in an experiment file{closest(policies, POLICY_MODES)}")
+    if isinstance(policies, dict) and (not policies or not all(policies.values())):
+        raise UserError("policies: each group needs at least one agent pattern, e.g. "
+                        "{pursuers: [pursuer_*]}")
+    if train_policies is not None and not train_policies:
+        raise UserError("--train-policies names no policy")
 
 
 def normalise_algo(name: str) -> str:

@@ -30,7 +30,9 @@ import importlib
 import importlib.util
 import inspect
 import io
+import statistics
 import sys
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -254,17 +256,19 @@ class EnvInfo:
     action_space: gymnasium.spaces.Space
     reward_threshold: float | None
     family: str  # key into launcher.presets: "classic" or "default"
+    step_s: float | None = None  # a step's median wall time at the probe (vectorize.py)
+    step_cpu_share: float | None = None  # the share of it this process spent computing
 
 
 CLASSIC_CONTROL = ("CartPole", "Acrobot", "MountainCar", "Pendulum")
 
 
-def _notice(line: str) -> None:
+def notice(line: str) -> None:
     print(f"note: {line}", file=sys.stderr)
 
 
 def probe(spec: str, env_config: dict | None = None, code: str | None = None,
-          say=_notice) -> EnvInfo:
+          say=notice) -> EnvInfo:
     """Build the env once to check it exists and constructs; read its spaces.
     `say` gets the notice of a renamed id (Pendulum-v0 → Pendulum-v1)."""
     threshold, env_id = None, spec
@@ -289,6 +293,7 @@ def probe(spec: str, env_config: dict | None = None, code: str | None = None,
             reward_threshold=threshold,
             family="classic" if env_id.split("-")[0] in CLASSIC_CONTROL else "default",
         )
+        info.step_s, info.step_cpu_share = time_steps(env)
     finally:
         try:
             env.close()
@@ -297,6 +302,43 @@ def probe(spec: str, env_config: dict | None = None, code: str | None = None,
     if info.observation_space is None or info.action_space is None:
         raise UserError(f"environment {spec!r} does not define observation_space and action_space")
     return info
+
+
+PROBE_STEPS, PROBE_BUDGET_S = 10, 0.5
+
+
+def time_steps(env) -> tuple[float | None, float | None]:
+    """(median wall seconds of a step, share of the steps' time on this process's CPU,
+    relative to the share it gets at all)
+    over up to PROBE_STEPS random steps or PROBE_BUDGET_S; (None, None) when the env
+    cannot be stepped here (it will say why when training steps it)."""
+    walls, cpu = [], 0.0
+    try:
+        env.reset(seed=0)
+        deadline = time.perf_counter() + PROBE_BUDGET_S
+        while len(walls) < PROBE_STEPS and time.perf_counter() < deadline:
+            action = env.action_space.sample()
+            wall, proc = time.perf_counter(), time.process_time()
+            _, _, terminated, truncated, _ = env.step(action)
+            walls.append(time.perf_counter() - wall)
+            cpu += time.process_time() - proc
+            if terminated or truncated:
+                env.reset()
+    except Exception:
+        return None, None
+    if not walls:
+        return None, None
+    share = cpu / max(sum(walls), 1e-9) / _cpu_available(min(sum(walls), 0.05))
+    return statistics.median(walls), min(share, 1.0)
+
+
+def _cpu_available(seconds: float) -> float:
+    """The share of a core this process gets while computing now (below 1 when other
+    jobs share the cores), so a computing env is not taken for a waiting one."""
+    wall, proc = time.perf_counter(), time.process_time()
+    while time.perf_counter() - wall < seconds:
+        pass
+    return max((time.process_time() - proc) / max(time.perf_counter() - wall, 1e-9), 0.05)
 
 
 def _user_frame(exc: BaseException) -> str:

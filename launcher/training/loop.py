@@ -23,7 +23,7 @@ from typing import Any
 
 from launcher.contract import RunPaths
 from launcher.errors import UserError, first_line
-from launcher.training import algorithms, envs
+from launcher.training import algorithms, envs, vectorize
 from launcher.training.checkpoints import (
     BestCheckpoint,
     checkpoints,
@@ -115,6 +115,9 @@ def check_settings(settings: TrainSettings, validate_keys: bool = True,
     check_framework(settings.framework)
     info = envs.probe(settings.env, settings.env_config, settings.code)
     algorithms.check_action_space(settings.algo, info.action_space)
+    why = vectorize.choice(settings, info)[1]
+    if why:
+        envs.notice(why)
     default_stop(settings, info)
     if placement is None and not (settings.address or os.environ.get("RAY_ADDRESS")):
         check_machine(settings, hyperparameters(settings, info.family).get("num_env_runners"))

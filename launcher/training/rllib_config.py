@@ -12,7 +12,7 @@ import warnings
 from typing import Any
 
 from launcher.errors import UserError
-from launcher.training import algorithms, connectors, envs, presets
+from launcher.training import algorithms, connectors, envs, presets, vectorize
 from launcher.training.settings import check_keys
 
 
@@ -64,6 +64,7 @@ def build_config(settings, info: envs.EnvInfo, runners: int, actor_options: dict
     config.framework(settings.framework)
     hyper = hyperparameters(settings, info.family)
     hyper.pop("num_env_runners", None)
+    hyper.update(vectorize.choice(settings, info)[0])  # envs in flight for a slow, waiting env
     # Algorithm.__init__ sets RLlib's loggers to log_level (WARN by default): its advice
     # ("You are running SAC on the new API stack!") would print again. A user's log_level wins.
     config.debugging(log_level="ERROR")

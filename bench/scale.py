@@ -32,10 +32,18 @@ ENVS = {"sleep1": ("SleepyCartPole", 1), "sleep5": ("SleepyCartPole", 5),
 SECONDS_PER_BATCH = 3.0
 
 
+def in_flight(env: str, envs_per_runner: int | None) -> int:
+    """Envs stepping at once per runner: as asked, else the launcher's choice (vectorize.py)."""
+    if envs_per_runner:
+        return envs_per_runner
+    from launcher.training.vectorize import ENVS_IN_FLIGHT
+
+    return ENVS_IN_FLIGHT if ENVS[env][0] == "SleepyCartPole" else 1
+
+
 def one_run(image: str, nodes: int, env: str, envs_per_runner: int | None, seconds: float) -> float | None:
     cls, step_ms = ENVS[env]
-    in_flight = envs_per_runner or 1
-    limit = nodes * in_flight * 1000.0 / step_ms
+    limit = nodes * in_flight(env, envs_per_runner) * 1000.0 / step_ms
     batch = max(int(limit * SECONDS_PER_BATCH), 64)
     prefix = f"lt-scale-{secrets.token_hex(3)}"
     keys = ["--set", f"train_batch_size_per_learner={batch}", "--set", f"minibatch_size={min(batch, 256)}",
@@ -103,7 +111,7 @@ def main() -> int:
                 continue
             rows = table.setdefault(env, {})
             base = rows[min(rows)]["rate"] / min(rows) if rows else rate / nodes
-            limit = nodes * (args.envs_per_runner or 1) * 1000.0 / step_ms
+            limit = nodes * in_flight(env, args.envs_per_runner) * 1000.0 / step_ms
             rows[nodes] = {"rate": rate, "limit": limit}
             print(f"{env:<9}{nodes:>6}{rate:>10.0f}{base * nodes:>9.0f}{100 * rate / (base * nodes):>6.0f}%"
                   f"{limit:>9.0f}{100 * rate / limit:>8.0f}%", flush=True)

@@ -68,9 +68,10 @@ def test_progress_csv_and_tensorboard_carry_the_runs_throughput(tmp_path, algo, 
 
 @pytest.mark.slow
 def test_stop_time_ends_a_run_of_long_iterations_soon_after_its_limit(tmp_path):
-    # DQN's default iteration is 1000 env steps; at 20 ms a step that is over 20 s.
+    # DQN's default iteration is 1000 env steps; one env at 20 ms a step: over 20 s.
     proc = run_launcher("train", "--algo", "DQN", "--env", SLOW_ENV, "--env-config", "step_ms=20",
-                        "--stop-time", "5", "--seed", "0", "-o", str(tmp_path), timeout=300)
+                        "--set", "num_envs_per_env_runner=1", "--stop-time", "5", "--seed", "0",
+                        "-o", str(tmp_path), timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = progress_rows(only_run_dir(tmp_path))
     assert "reached the time limit of 5 s" in proc.stdout

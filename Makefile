@@ -106,3 +106,15 @@ include tests/infra/apptainer/apptainer.mk
 .PHONY: bench-sweep
 bench-sweep: venv  ## 4 CartPole-v1 seeds: one sweep vs one after another, and the ratio
 	$(BIN)/python bench/sweep.py
+
+# --- speed (issue 17) ---
+.PHONY: bench-peers bench-scale
+$(VENV)/.bench-extra: $(BIN)/launcher
+	$(PIP_INSTALL) -e '.[test,bench]'
+	@touch $@
+
+bench-peers: venv $(VENV)/.bench-extra  ## start -> solved vs Stable-Baselines3 (zoo settings), median of 5 seeds; DQN/SAC env steps/s (SEEDS=N)
+	$(BIN)/python bench/peers.py --seeds $(or $(SEEDS),5)
+
+bench-scale: venv  ## env steps/s with 1-8 rollout nodes (launcher local) for slow envs, vs linear and the simulator limit; a PNG (needs an image: IMAGE=launcher:cpu)
+	$(BIN)/python bench/scale.py --image $(or $(IMAGE),launcher:cpu)

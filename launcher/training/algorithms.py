@@ -19,6 +19,10 @@ ALGORITHM_TABLE = {
     "SAC": ("ray.rllib.algorithms.sac", "SACConfig", ("Box", "Discrete")),
 }
 
+# Algorithms whose iteration is many short training steps (sample a few env steps, update
+# from the replay buffer): their iterations can be cut by time (rllib_config.time_slices).
+STEP_LOOPED = ("DQN", "SAC")
+
 
 def check_action_space(algo: str, action_space) -> None:
     """Refuse an action space the algorithm cannot handle, before Ray starts."""

@@ -42,7 +42,7 @@ from typing import Any
 import gymnasium
 
 from launcher.errors import UserError, first_line
-from launcher.training import env_ids, multiagent
+from launcher.training import env_ids, multiagent, vectorize
 from launcher.training.settings import closest
 
 
@@ -305,6 +305,8 @@ class EnvInfo:
     reward_threshold: float | None
     family: str  # key into launcher.presets: "classic", "multiagent" or "default"
     agents: multiagent.Agents | None = None
+    step_s: float | None = None  # a step's median wall time at the probe (vectorize.py)
+    step_cpu_share: float | None = None  # the share of it this process spent computing
 
 
 CLASSIC_CONTROL = ("CartPole", "Acrobot", "MountainCar", "Pendulum")
@@ -351,7 +353,9 @@ def probe(spec: str, env_config: dict | None = None, code: str | None = None,
 
 def _info(spec: str, env, env_id: str, threshold: float | None) -> EnvInfo:
     family = "classic" if env_id.split("-")[0] in CLASSIC_CONTROL else "default"
-    return EnvInfo(spec, env.observation_space, env.action_space, threshold, family)
+    info = EnvInfo(spec, env.observation_space, env.action_space, threshold, family)
+    info.step_s, info.step_cpu_share = vectorize.time_steps(env)
+    return info
 
 
 def _multiagent_info(spec: str, env, kind: str) -> EnvInfo:

@@ -23,7 +23,7 @@ from typing import Any
 
 from launcher.contract import RunPaths
 from launcher.errors import UserError, first_line
-from launcher.training import algorithms, envs, policies
+from launcher.training import algorithms, envs, policies, vectorize
 from launcher.training.checkpoints import (
     BestCheckpoint,
     checkpoints,
@@ -34,6 +34,7 @@ from launcher.training.ray_session import connect_ray
 from launcher.training.resources import (
     ClusterPlacement,
     check_machine,
+    driver_torch_threads,
     placement_for,
     wanted_runners,
 )
@@ -45,9 +46,10 @@ from launcher.training.rllib_config import (
 )
 from launcher.training.run_record import choose_seed, complete_record, read_record
 from launcher.training.rundir import reserve_run_dir
-from launcher.training.runlog import RunLog, policy_returns
+from launcher.training.runlog import STEP_KEYS, RunLog, first_of, flatten, policy_returns
 from launcher.training.settings import SHARED, TrainSettings
 from launcher.training.signals import BUILDING, CLOSING, TRAINING, StopRequests
+from launcher.training.throughput import Startup, Throughput
 
 
 @dataclass
@@ -70,6 +72,11 @@ class RunSummary:
         if row["episode_return_mean"] is not None:  # an iteration may end no episode: keep the last
             self.last_return = row["episode_return_mean"]
             self.best_return = max(self.best_return or self.last_return, self.last_return)
+
+
+def env_steps(result: dict) -> int:
+    """The lifetime env steps in one RLlib result (the key differs between stacks)."""
+    return int(first_of(flatten({k: v for k, v in result.items() if k != "config"}), STEP_KEYS) or 0)
 
 
 # --- before Ray starts -------------------------------------------------------------------
@@ -126,6 +133,9 @@ def check_settings(settings: TrainSettings, validate_keys: bool = True,
     check_framework(settings.framework)
     info = envs.probe(settings.env, settings.env_config, settings.code)
     check_agents(settings, info)
+    why = vectorize.choice(settings, info)[1]
+    if why:
+        envs.notice(why)
     default_stop(settings, info)
     if placement is None and not (settings.address or os.environ.get("RAY_ADDRESS")):
         check_machine(settings, hyperparameters(settings, info.family).get("num_env_runners"))
@@ -173,7 +183,7 @@ def train(settings: TrainSettings, resume: str | Path | None = None, reporter=No
     and the signals are the caller's (a sweep's trial, training/trials.py): the run
     neither installs signal handlers nor shuts Ray down.
     """
-    started = time.monotonic()
+    started = Startup()
     import ray
 
     # Startup: with no user keys to validate, RLlib is imported in a thread while Ray's
@@ -185,6 +195,7 @@ def train(settings: TrainSettings, resume: str | Path | None = None, reporter=No
         settings.seed = read_record(run_dir).get("seed")
     if resume is None:
         choose_seed(settings)
+    started.mark("settings")
     importer = threading.Thread(target=algorithms.config_class, args=(settings.algo,), daemon=True)
     if overlap:
         importer.start()
@@ -192,6 +203,7 @@ def train(settings: TrainSettings, resume: str | Path | None = None, reporter=No
     stops = (stops or StopRequests()).install() if own_stops else (stops or StopRequests())
     try:
         resources = connect_ray(settings)
+        started.mark("ray")
         if own_ray:
             stops.install()  # again: ray.init takes SIGTERM for itself
         if overlap:
@@ -217,7 +229,7 @@ def _remove_if_empty(run_dir: Path) -> None:
         pass
 
 
-def _run(settings, info, run_dir: Path, resume, reporter, started: float, placement,
+def _run(settings, info, run_dir: Path, resume, reporter, started: Startup, placement,
          resources: dict, stops: StopRequests) -> RunSummary:
     if placement is not None:
         runners, actor_options = placement_for(settings, placement, resources)
@@ -232,7 +244,9 @@ def _run(settings, info, run_dir: Path, resume, reporter, started: float, placem
         paths.config.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str))
     complete_record(run_dir, settings, resumed=resume is not None)
     stops.phase = BUILDING
+    driver_torch_threads(settings.framework)
     algo = config.build_algo()
+    started.mark("build")
     try:
         return _loop(settings, algo, run_dir, resume, reporter, started, stops)
     finally:
@@ -251,7 +265,7 @@ def _resume_into(algo, run_dir: Path, log: RunLog, summary: RunSummary) -> float
     return float(log.rows[-1].get("time_total_s") or 0.0)
 
 
-def _loop(settings, algo, run_dir: Path, resume, reporter, started: float,
+def _loop(settings, algo, run_dir: Path, resume, reporter, started: Startup,
           stops: StopRequests) -> RunSummary:
     log = RunLog(run_dir)
     summary = RunSummary(run_dir=run_dir)
@@ -259,18 +273,23 @@ def _loop(settings, algo, run_dir: Path, resume, reporter, started: float,
     prior_train_s = _resume_into(algo, run_dir, log, summary) if resume is not None else 0.0
     if reporter:
         reporter.start(settings, run_dir, algo.iteration)
+    meter = Throughput(algo)
+    meter.start(int(float(log.rows[-1]["num_env_steps_sampled_lifetime"] or 0)) if log.rows else 0)
     loop_start = time.monotonic()
     last_saved = algo.iteration
     stops.phase = TRAINING
     while True:
+        iteration_start = time.monotonic()
         result = algo.train()
-        train_s = prior_train_s + time.monotonic() - loop_start
+        started.mark("first_iteration")
+        now = time.monotonic()
+        train_s = prior_train_s + now - loop_start
         result["time_total_s"] = train_s
-        row = log.append(result)
+        row = log.append(result, meter.columns(result, env_steps(result), now - iteration_start))
         summary.record(row)
         best.offer(algo, row)
         if reporter:
-            reporter.update(row, time.monotonic() - started)
+            reporter.update(row, time.monotonic() - started.start)
         reason = stop_reason(settings, row, train_s)
         if stops.received and not reason:
             reason = f"stopped by {stops.received}"
@@ -282,16 +301,18 @@ def _loop(settings, algo, run_dir: Path, resume, reporter, started: float,
         if settings.checkpoint_every and algo.iteration - last_saved >= settings.checkpoint_every:
             save_checkpoint(algo, run_dir, algo.iteration)
             last_saved = algo.iteration
+    summary.extra["time_split"] = meter.summary_line()
+    summary.extra["startup"] = started.line()
     return _finish(algo, run_dir, log, summary, reason, reporter, started, (best, row))
 
 
 def _finish(algo, run_dir: Path, log: RunLog, summary: RunSummary, reason: str, reporter,
-            started: float, best_and_row: tuple[BestCheckpoint, dict]) -> RunSummary:
+            started: Startup, best_and_row: tuple[BestCheckpoint, dict]) -> RunSummary:
     summary.checkpoint = save_checkpoint(algo, run_dir, algo.iteration)
     best, row = best_and_row
     best.finish(summary.checkpoint, row)
     summary.stopped_because = reason
-    summary.wall_s = time.monotonic() - started
+    summary.wall_s = time.monotonic() - started.start
     log.close()
     if reporter:
         reporter.finish(summary)

@@ -79,7 +79,7 @@ PRESETS: dict[tuple[str, str], dict] = {
         "metrics_num_episodes_for_smoothing": 20,
     },
     ("IMPALA", "default"): {},
-    # SAC on Pendulum: RLlib's tuned example (pendulum_sac.py).
+    # SAC on Pendulum: RLlib's tuned example (pendulum_sac.py), with uniform replay.
     ("SAC", "classic"): {
         "num_env_runners": 0,
         "actor_lr": 2e-4,
@@ -89,8 +89,10 @@ PRESETS: dict[tuple[str, str], dict] = {
         "initial_alpha": 1.001,
         "train_batch_size_per_learner": 256,
         "target_network_update_freq": 1,
-        "replay_buffer_config": {"type": "PrioritizedEpisodeReplayBuffer", "capacity": 100000,
-                                 "alpha": 1.0, "beta": 0.0},
+        # Uniform replay, as Stable-Baselines3 and the SAC paper: RLlib's prioritized buffer
+        # cost ~35 ms of every update here (its sample builds episodes per draw); measured
+        # side by side (2 cores, load ~10): 6.8 env steps/s prioritized, 11.1 uniform.
+        "replay_buffer_config": {"type": "EpisodeReplayBuffer", "capacity": 100000},
         "num_steps_sampled_before_learning_starts": 256,
         "metrics_num_episodes_for_smoothing": 20,
     },

@@ -213,6 +213,10 @@ class Reporter:
             f"{summary.env_steps:,} env steps, best mean return {_ret(summary.best_return)}, "
             f"last {_ret(summary.last_return)}, {summary.wall_s:.1f} s"
         )
+        extra = getattr(summary, "extra", None) or {}
+        for key in ("startup", "time_split"):
+            if extra.get(key):
+                self.console.print(extra[key])
         self.console.print(f"results:    {summary.run_dir}")
         self.console.print(f"checkpoint: {summary.checkpoint}")
         if summary.interrupted and self.resume_command:

@@ -107,3 +107,25 @@ def placement_for(settings, placement: ClusterPlacement,
             "custom_resources_per_learner": {LEARNER_RESOURCE: placement.learner_share},
         }
     return runners, options
+
+
+def driver_torch_threads(framework: str) -> int | None:
+    """Give torch in this process (the learner and env runner of a local run) one thread,
+    or OMP_NUM_THREADS when the user set it; return the count (None: not torch).
+
+    torch's default, a thread per core, collapses when the cores are shared: its threads
+    spin-wait on each other while env runners and other jobs hold the cores. Measured on
+    a 2-core machine with other jobs running: SAC on Pendulum-v1 sampled 100 env steps
+    in 20-137 s per iteration with torch's default and in ~11 s with one thread. Ray's
+    actors (remote env runners and learners) already get OMP_NUM_THREADS from their CPUs.
+    """
+    if framework != "torch":
+        return None
+    import torch
+
+    try:
+        threads = max(int(os.environ.get("OMP_NUM_THREADS", "1")), 1)
+    except ValueError:
+        threads = 1
+    torch.set_num_threads(threads)
+    return threads

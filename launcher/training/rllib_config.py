@@ -12,7 +12,7 @@ import warnings
 from typing import Any
 
 from launcher.errors import UserError
-from launcher.training import algorithms, connectors, envs, policies, presets
+from launcher.training import algorithms, connectors, envs, policies, presets, vectorize
 from launcher.training.settings import check_keys
 
 
@@ -64,6 +64,7 @@ def build_config(settings, info: envs.EnvInfo, runners: int, actor_options: dict
     config.framework(settings.framework)
     hyper = hyperparameters(settings, info.family)
     hyper.pop("num_env_runners", None)
+    hyper.update(vectorize.choice(settings, info)[0])  # envs in flight for a slow, waiting env
     # Algorithm.__init__ sets RLlib's loggers to log_level (WARN by default): its advice
     # ("You are running SAC on the new API stack!") would print again. A user's log_level wins.
     config.debugging(log_level="ERROR")
@@ -74,6 +75,7 @@ def build_config(settings, info: envs.EnvInfo, runners: int, actor_options: dict
     apply_hyperparameters(config, hyper, f"the {settings.algo} config")
     if info.agents is not None:
         policies.configure(config, policies.plan(settings, info.agents))
+    time_slices(config, settings, hyper)
     connectors.attach(config, settings, info)  # the env (TimeLimit) and env-to-module connectors
     config.env_runners(num_env_runners=runners, **placement.get("env_runners", {}))
     if placement.get("learners"):
@@ -87,6 +89,29 @@ def build_config(settings, info: envs.EnvInfo, runners: int, actor_options: dict
     if settings.eval_every:
         add_evaluation(config, settings.eval_every, settings.eval_episodes)
     return config
+
+
+# Longest iteration of a step-looped algorithm under a time limit: the limit is checked
+# between iterations, so a run ends within about this much (plus one training step) after it.
+TIME_SLICE_S = 2.0
+ITERATION_KEYS = ("min_time_s_per_iteration", "min_sample_timesteps_per_iteration",
+                  "min_train_timesteps_per_iteration")
+
+
+def time_slices(config, settings, hyper: dict) -> None:
+    """Under `--stop-time`, a DQN/SAC iteration ends by time, not by env steps.
+
+    Their default iteration samples a fixed number of env steps (DQN: 1000), which with a
+    slow env takes minutes, and the time limit is only checked between iterations. Here
+    an iteration lasts `TIME_SLICE_S` (a quarter of a short limit). A user who set one of
+    ITERATION_KEYS keeps the iteration they asked for."""
+    limit = settings.stop.time_s
+    if limit is None or settings.algo not in algorithms.STEP_LOOPED:
+        return
+    if any(key in hyper for key in ITERATION_KEYS):
+        return
+    config.reporting(min_time_s_per_iteration=min(TIME_SLICE_S, limit / 4),
+                     min_sample_timesteps_per_iteration=0, min_train_timesteps_per_iteration=0)
 
 
 def add_evaluation(config, every: int, episodes: int) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher.contract import PROGRESS_CSV, RESULT_JSON
+from launcher.training import throughput
 
 # The greedy evaluation's mean return (--eval-every), blank in iterations that did not evaluate.
 EVAL_RETURN_COLUMN = "evaluation_return_mean"
@@ -36,6 +37,7 @@ LEADING_COLUMNS = [
     "time_total_s",
     "time_this_iter_s",
     "timestamp",
+    *throughput.COLUMNS,  # env steps/s, learner updates/s, seconds per phase
 ]
 
 # Where the mean episode return lives: new API stack first, then the old stack (tf2).
@@ -183,9 +185,11 @@ class RunLog:
                     if (found := iteration_of(_json_line(line))) is not None and found <= iteration]
             self.json_path.write_text("".join(line + "\n" for line in kept))
 
-    def append(self, result: dict) -> dict[str, Any]:
+    def append(self, result: dict, measured: dict[str, float] | None = None) -> dict[str, Any]:
+        """One iteration's row; `measured`: the loop's own figures (throughput.COLUMNS)."""
         summary = summarise(result)
-        row = {k: summary[k] for k in LEADING_COLUMNS}
+        summary.update(measured or {})
+        row = {k: summary.get(k) for k in LEADING_COLUMNS}
         row.update({k: v for k, v in summary["flat"].items() if k not in row})
         new_columns = [k for k in row if k not in self.columns]
         self.rows.append(row)

@@ -65,11 +65,19 @@ def export(
         "--output", "--out", "-o", metavar="FILE", help="File to write (policy.onnx, policy.pt).")] = Path(
         "policy.onnx"),
 ) -> None:
-    """Write the policy, with its observation preprocessing, as one file that runs without Ray."""
+    """Write the policy, with its observation preprocessing, as one file that runs without Ray.
+
+    A multi-agent run: one file per policy, `-o policy.onnx` giving policy.POLICY.onnx."""
     from launcher.results.export import export as run_export
 
     done = run_export(target, fmt, out)
     typer.echo(f"checkpoint: {done['checkpoint']}")
+    if "files" in done:  # a multi-agent run: a file per policy
+        for policy_id, file in done["files"].items():
+            typer.echo(f"wrote {file} ({done['format']}): policy {policy_id}")
+        typer.echo(f"verified on {done['verified_on']} observations per policy: actions match "
+                   f"its RLModule's (largest difference {done['largest_difference']:.2g})")
+        return
     typer.echo(f"wrote {done['file']} ({done['format']}): obs {done['obs']} -> actions "
                f"{done['actions']}")
     typer.echo(f"verified on {done['verified_on']} env observations: actions match RLlib's "

@@ -17,6 +17,11 @@ RLlib sent to the env: equal for discrete actions, within 1e-5 for continuous on
 mismatch is an error and no file is left behind. A run whose env-to-module pipeline
 holds a connector this file does not reproduce is refused.
 
+A multi-agent run gives one file per policy, named after `-o`: `-o policy.onnx` writes
+`policy.POLICY.onnx` for each. Each is verified the same way on observations drawn from
+its policy's observation space, against the policy's own RLModule (a multi-agent
+runner's steps are not recorded per agent).
+
 ONNX export and checking use the `export` extra (onnx, onnxruntime).
 """
 
@@ -63,13 +68,12 @@ def check_connectors(runner) -> None:
         raise UserError(f"export cannot reproduce the run's env-to-module connectors {', '.join(extra)}")
 
 
-def policy_module(runner, observation_space, action_space, normalize: bool, clip: bool):
+def policy_module(rl_module, observation_space, action_space, normalize: bool, clip: bool):
     """The torch module of the exported file (see the module docstring)."""
     import gymnasium
     import torch
     from ray.rllib.core.columns import Columns
 
-    rl_module = runner.module
     dist_cls = rl_module.get_inference_action_dist_cls()
     if isinstance(observation_space, gymnasium.spaces.Discrete):
         sizes = [int(observation_space.n)]
@@ -179,13 +183,15 @@ def export(target: str | Path, fmt: str, out: str | Path) -> dict:
     if out.is_dir():
         raise UserError(f"-o {out} is a directory; give a file name such as policy{FORMATS[fmt]}")
     source = restore.locate(target, "export")
+    if restore.policies_in(source.checkpoint):
+        return export_policies(source, fmt, out)
     runner, obs, actions = observations_and_actions(source, seed=0)
     tmp = out.with_name(f".{out.name}.partial")
     try:
         check_connectors(runner)
         observation_space = runner.env.single_observation_space
         action_space = runner.env.single_action_space
-        policy = policy_module(runner, observation_space, action_space,
+        policy = policy_module(runner.module, observation_space, action_space,
                                runner.config.normalize_actions, runner.config.clip_actions)
         box_obs = isinstance(observation_space, gymnasium.spaces.Box)
         obs = obs.astype(np.float32 if box_obs else np.int64)
@@ -203,3 +209,47 @@ def export(target: str | Path, fmt: str, out: str | Path) -> dict:
             "obs": f"[batch, {', '.join(map(str, obs.shape[1:]))}] {obs.dtype}".replace("[batch, ]",
                                                                                          "[batch]"),
             "actions": f"{'int64' if discrete else 'float32'} {tuple(action_space.shape)}"}
+
+
+def policy_file(out: Path, policy_id: str) -> Path:
+    """`-o policy.onnx` -> policy.POLICY.onnx beside it."""
+    return out.with_name(f"{out.stem}.{policy_id}{out.suffix}")
+
+
+def export_policies(source: restore.Source, fmt: str, out: Path) -> dict:
+    """A multi-agent run: one verified file per policy (see the module docstring); files
+    are kept only once every policy's file is verified."""
+    import gymnasium
+    import torch
+
+    runner = restore.restore_runner(source, restore.eval_settings(source, {}, 0), restore.Tape())
+    written: list[tuple[Path, Path]] = []
+    files, worst = {}, 0.0
+    try:
+        check_connectors(runner)
+        for policy_id in restore.policies_in(source.checkpoint):
+            rl_module = runner.module[policy_id]
+            obs_space, act_space = rl_module.observation_space, rl_module.action_space
+            policy = policy_module(rl_module, obs_space, act_space, runner.config.normalize_actions,
+                                   runner.config.clip_actions)
+            obs_space.seed(0)
+            box_obs = isinstance(obs_space, gymnasium.spaces.Box)
+            obs = np.stack([np.asarray(obs_space.sample()) for _ in range(VERIFY_STEPS)])
+            obs = obs.astype(np.float32 if box_obs else np.int64)
+            with torch.no_grad():
+                expected = policy(torch.as_tensor(obs)).numpy()
+            path = policy_file(out, policy_id)
+            tmp = path.with_name(f".{path.name}.partial")
+            written.append((tmp, path))
+            write_file(policy, fmt, torch.as_tensor(obs[:1]), tmp)
+            discrete = not isinstance(act_space, gymnasium.spaces.Box)
+            worst = max(worst, verify(fmt, tmp, obs, expected, discrete))
+            files[policy_id] = str(path)
+        for tmp, path in written:
+            os.replace(tmp, path)
+    finally:
+        runner.stop()
+        for tmp, _path in written:
+            tmp.unlink(missing_ok=True)
+    return {"files": files, "format": fmt, "checkpoint": str(source.checkpoint),
+            "verified_on": VERIFY_STEPS, "largest_difference": worst}

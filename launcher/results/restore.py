@@ -71,15 +71,22 @@ def locate(target: str | Path, what: str = "evaluate") -> Source:
     if settings.framework != "torch":
         raise UserError(f"{run_dir} was trained with --framework {settings.framework} (RLlib's old "
                         f"API stack): {what} supports torch runs only")
-    policies = sorted(p.name for p in module_dir(checkpoint).parent.glob("*") if p.is_dir())
-    multi = not module_dir(checkpoint).is_dir() and bool(policies)
-    if multi and what != "evaluate":
+    policies = policies_in(checkpoint)
+    multi = bool(policies)
+    if multi and what not in ("evaluate", "export"):
         raise UserError(f"{run_dir} is a multi-agent run (policies: {', '.join(policies)}): "
                         f"{what} supports single-agent runs only so far")
     if not (checkpoint / ENV_RUNNER_PART).is_dir() or not (multi or module_dir(checkpoint).is_dir()):
         raise UserError(f"{checkpoint} is not a complete checkpoint (no {ENV_RUNNER_PART}/ or "
                         f"{module_dir(checkpoint).relative_to(checkpoint)}/ in it)")
     return Source(run_dir=run_dir.resolve(), checkpoint=checkpoint.resolve(), settings=settings)
+
+
+def policies_in(checkpoint: Path) -> list[str]:
+    """A multi-agent checkpoint's policy ids (one weights folder each); [] for one agent."""
+    if module_dir(checkpoint).is_dir():
+        return []
+    return sorted(p.name for p in module_dir(checkpoint).parent.glob("*") if p.is_dir())
 
 
 def module_dir(checkpoint: Path) -> Path:

@@ -125,3 +125,18 @@ def test_old_dict_api_env_in_a_test_file_trains(tmp_path):
     # Each agent earns 0 or 1 per step for 10 steps: the sum over 3 agents is within [0, 30].
     assert 0 <= float(rows[-1]["episode_return_mean"]) <= 30
     assert {f"{AGENT_RETURN_PREFIX}worker_{i}" for i in range(3)} <= set(rows[-1])
+
+
+def test_a_sweep_of_a_multiagent_env_reports_each_trial(tmp_path):
+    out = tmp_path / "runs"
+    done = run_launcher("train", "--env", "mpe2.simple_spread_v3", "--policies", "per-agent",
+                        "--seeds", "2", "--stop-iters", "1", *SMALL, "-o", str(out), timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (sweep_dir,) = out.iterdir()
+    record = json.loads((sweep_dir / "sweep.json").read_text())
+    assert [t["state"] for t in record["trials"]] == ["done", "done"]
+    for trial in record["trials"]:
+        rows = progress_rows(sweep_dir / trial["name"])
+        assert _policy_columns(rows[-1]) == {"agent_0", "agent_1", "agent_2"}
+    shown = run_launcher("results", str(sweep_dir), "--json")
+    assert json.loads(shown.stdout)["configurations"][0]["done"] == 2

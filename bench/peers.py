@@ -176,10 +176,14 @@ def main() -> None:
         return
     from peers_speed import speed_table  # bench/ is on the path when run as a script
 
+    tasks = [t for t in args.tasks.split(",") if t]
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        sys.exit(f"error: unknown task {unknown[0]!r}; valid: {', '.join(TASKS)}")
     seeds = list(range(1 if args.quick else args.seeds))
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     if not args.skip_solve:
-        solve_table([t for t in args.tasks.split(",") if t], seeds)
+        solve_table(tasks, seeds)
     speed_table(seeds[:1] if args.quick else seeds[:3])
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 

@@ -182,6 +182,9 @@ def parse() -> argparse.Namespace:
         if bad:
             parser.error(f"unknown {what} {', '.join(sorted(bad))}; choose from "
                          f"{', '.join(WHERE if what == '--where' else ENVS)}")
+    for option, value in (("--nodes", args.nodes), ("--slurm-nodes", args.slurm_nodes)):
+        if not all(n.isdigit() and int(n) > 0 for n in value.split(",")):
+            parser.error(f"{option} {value}: give whole numbers from 1, comma-separated")
     args.node_counts = [int(n) for n in args.nodes.split(",")]
     args.slurm_node_counts = [int(n) for n in args.slurm_nodes.split(",")]
     return args

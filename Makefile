@@ -116,5 +116,5 @@ $(VENV)/.bench-extra: $(BIN)/launcher
 bench-peers: venv $(VENV)/.bench-extra  ## start -> solved vs Stable-Baselines3 (zoo settings), median of 5 seeds; DQN/SAC env steps/s (SEEDS=N)
 	$(BIN)/python bench/peers.py --seeds $(or $(SEEDS),5)
 
-bench-scale: venv  ## env steps/s with 1-8 rollout nodes (launcher local) for slow envs, vs linear and the simulator limit; a PNG (needs an image: IMAGE=launcher:cpu)
-	$(BIN)/python bench/scale.py --image $(or $(IMAGE),launcher:cpu)
+bench-scale: venv  ## env steps/s with 1-8 rollout nodes (launcher local) and 1, 3 on Slurm for slow envs, vs linear and the simulator limit; a PNG (IMAGE=launcher:cpu, WHERE=local|slurm)
+	$(BIN)/python bench/scale.py --image $(or $(IMAGE),launcher:cpu) $(if $(WHERE),--where $(WHERE))

@@ -1,21 +1,29 @@
-"""Env steps/s against rollout nodes: `launcher local` with 1, 2, 4 and 8 rollout
-containers (1 CPU each) for a simulator-like env whose step sleeps 1, 5 or 20 ms and for
-a CPU-bound one (5 ms of computing a step); each figure next to linear scaling from one
-node and the simulator limit (nodes x envs in flight / step time). Prints a table and
-writes scale.png (throughput against nodes).
+"""Env steps/s against rollout nodes, for a simulator-like env whose step sleeps 1, 5 or
+20 ms and for a CPU-bound one (5 ms of computing a step); each figure next to linear
+scaling from one node and the simulator limit (env runners x envs in flight / step time).
+
+  local  `launcher local` with 1, 2, 4 and 8 rollout containers (1 CPU each)
+  slurm  `launcher submit --nodes 1 and 3` on the Slurm 22.05 test cluster
+         (bench/scale_slurm.py; 2 CPUs a node, so a head and N rollout nodes run 2N + 1
+         env runners)
+
+Prints a table and writes scale.png (throughput against nodes, a series per part and env).
 
     make bench-scale                                   # IMAGE=launcher:cpu by default
-    .venv/bin/python bench/scale.py --image launcher:i17 --nodes 1,2 --envs sleep5
+    .venv/bin/python bench/scale.py --where local --image launcher:i17 --nodes 1,2 --envs sleep5
+    .venv/bin/python bench/scale.py --where slurm --slurm-nodes 1,3 --seconds 30 --keep
 
 Each run trains PPO for a fixed time with a batch of about 3 s of the simulator limit, and
 the figure is the median env steps/s of its iterations after the first (progress.csv's
-env_steps_per_s). Needs the Docker engine and an image of this tree.
+env_steps_per_s); env runners and envs in flight come from the run's config.json. Needs
+the Docker engine and an image of this tree; a part that cannot run says why in a line.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import secrets
 import statistics
@@ -30,6 +38,7 @@ ENV_FILE = "bench/slow_envs.py"
 ENVS = {"sleep1": ("SleepyCartPole", 1), "sleep5": ("SleepyCartPole", 5),
         "sleep20": ("SleepyCartPole", 20), "cpu5": ("BusyCartPole", 5)}
 SECONDS_PER_BATCH = 3.0
+WHERE = ("local", "slurm")
 
 
 def in_flight(env: str, envs_per_runner: int | None) -> int:
@@ -41,28 +50,73 @@ def in_flight(env: str, envs_per_runner: int | None) -> int:
     return ENVS_IN_FLIGHT if ENVS[env][0] == "SleepyCartPole" else 1
 
 
-def one_run(image: str, nodes: int, env: str, envs_per_runner: int | None, seconds: float) -> float | None:
+def run_args(env: str, runners: int, envs_per_runner: int | None) -> list[str]:
+    """The training flags of one run, its batch sized to SECONDS_PER_BATCH of the limit."""
     cls, step_ms = ENVS[env]
-    limit = nodes * in_flight(env, envs_per_runner) * 1000.0 / step_ms
-    batch = max(int(limit * SECONDS_PER_BATCH), 64)
-    prefix = f"lt-scale-{secrets.token_hex(3)}"
+    batch = max(int(runners * in_flight(env, envs_per_runner) * 1000.0 / step_ms * SECONDS_PER_BATCH), 64)
     keys = ["--set", f"train_batch_size_per_learner={batch}", "--set", f"minibatch_size={min(batch, 256)}",
             "--set", "num_epochs=1"]
     if envs_per_runner:
         keys += ["--set", f"num_envs_per_env_runner={envs_per_runner}"]
+    return ["--env", f"{ENV_FILE}:{cls}", "--env-config", f"step_ms={step_ms}", "--algo", "PPO",
+            "--seed", "0", "--checkpoint-every", "0", *keys]
+
+
+def measured(run_dir: Path, env: str) -> dict | None:
+    """Median env steps/s after the first iteration, and the limit of the run's env runners."""
+    with (run_dir / "progress.csv").open(newline="") as fh:
+        rates = [float(r["env_steps_per_s"]) for r in csv.DictReader(fh)][1:]
+    if not rates:
+        print(f"  {env}: one iteration or none in {run_dir}: raise --seconds")
+        return None
+    config = json.loads((run_dir / "config.json").read_text())
+    runners = max(int(config.get("num_env_runners") or 0), 1)  # 0: the driver's own env runner
+    envs = int(config.get("num_envs_per_env_runner") or 1)
+    return {"rate": statistics.median(rates), "runners": runners, "envs": envs,
+            "limit": runners * envs * 1000.0 / ENVS[env][1]}
+
+
+def local_run(image: str, nodes: int, env: str, envs_per_runner: int | None, seconds: float) -> dict | None:
+    prefix = f"lt-scale-{secrets.token_hex(3)}"
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as output:
         cmd = [sys.executable, "-m", "launcher", "local", "--nodes", str(nodes), "--cpus-per-node", "1",
                "--image", image, "--prefix", prefix, "--output", output, "--name", "scale",
-               "--env", f"{ENV_FILE}:{cls}", "--env-config", f"step_ms={step_ms}", "--algo", "PPO",
-               "--stop-time", str(seconds), "--seed", "0", "--checkpoint-every", "0", *keys]
+               "--stop-time", str(seconds), *run_args(env, nodes, envs_per_runner)]
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-        progress = Path(output) / "scale" / "progress.csv"
-        if proc.returncode != 0 or not progress.exists():
+        run_dir = Path(output) / "scale"
+        if proc.returncode != 0 or not (run_dir / "progress.csv").exists():
             print(f"  {env} x{nodes}: exit {proc.returncode}: {proc.stdout[-400:]} {proc.stderr[-400:]}")
             return None
-        with progress.open(newline="") as fh:
-            rates = [float(r["env_steps_per_s"]) for r in csv.DictReader(fh)][1:]
-    return statistics.median(rates) if rates else None
+        return measured(run_dir, env)
+
+
+def local_part(args, report) -> None:
+    import scale_slurm  # bench/ is on the path when run as a script
+
+    why = scale_slurm.unavailable(args.image)
+    if why:
+        print(f"local: skipped: {why}")
+        return
+    for env in args.envs.split(","):
+        for nodes in args.node_counts:
+            report("local", env, nodes, local_run(args.image, nodes, env, args.envs_per_runner, args.seconds))
+
+
+def slurm_part(args, report) -> None:
+    import scale_slurm
+
+    why = scale_slurm.unavailable()
+    if why:
+        print(f"slurm: skipped: {why}")
+        return
+
+    def work(cluster):
+        for env in args.slurm_envs.split(","):
+            for nodes in args.slurm_node_counts:
+                flags = run_args(env, scale_slurm.expected_runners(nodes), args.envs_per_runner)
+                run_dir = scale_slurm.one_run(cluster, nodes, flags, args.seconds)
+                report("slurm", env, nodes, measured(run_dir, env) if run_dir else None)
+    scale_slurm.with_cluster(args.keep, work)
 
 
 def plot(table: dict, path: Path) -> None:
@@ -72,49 +126,81 @@ def plot(table: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for env, rows in table.items():
+    for (where, env), rows in table.items():
         nodes = sorted(rows)
-        measured = [rows[n]["rate"] for n in nodes]
-        line, = ax.plot(nodes, measured, marker="o", label=f"{env} measured")
+        style = "-" if where == "local" else "--"
+        line, = ax.plot(nodes, [rows[n]["rate"] for n in nodes], marker="o", ls=style,
+                        label=f"{where} {env} measured")
         ax.plot(nodes, [rows[n]["limit"] for n in nodes], ls=":", color=line.get_color(),
-                label=f"{env} simulator limit")
-    ax.set_xlabel("rollout nodes (1 CPU each)")
+                label=f"{where} {env} simulator limit")
+    ax.set_xlabel("rollout nodes (local: 1 CPU each; Slurm: 2 CPUs each, plus the head's)")
     ax.set_ylabel("env steps/s")
     ax.set_xscale("log", base=2)
+    ticks = sorted({n for rows in table.values() for n in rows})
+    ax.set_xticks(ticks, [str(n) for n in ticks])
     ax.set_yscale("log")
     ax.legend(fontsize=7)
-    ax.set_title("launcher local: throughput against rollout nodes")
+    ax.set_title("throughput against rollout nodes")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def main() -> int:
+def reporter(table: dict):
+    """report(where, env, nodes, result): keep the row and print it with linear and limit."""
+    def report(where: str, env: str, nodes: int, result: dict | None) -> None:
+        if result is None:
+            return
+        rows = table.setdefault((where, env), {})
+        rate, limit = result["rate"], result["limit"]
+        linear = (rows[min(rows)]["rate"] / min(rows) if rows else rate / nodes) * nodes
+        rows[nodes] = result
+        print(f"{where:<7}{env:<9}{nodes:>6}{rate:>10.0f}{linear:>9.0f}{100 * rate / linear:>6.0f}%"
+              f"{limit:>9.0f}{100 * rate / limit:>8.0f}%   {result['runners']} x {result['envs']}"
+              f"   load {os.getloadavg()[0]:.1f}", flush=True)
+    return report
+
+
+def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--image", default=os.environ.get("LAUNCHER_TEST_IMAGE", "launcher:cpu"))
-    parser.add_argument("--nodes", default="1,2,4,8")
-    parser.add_argument("--envs", default=",".join(ENVS))
+    parser.add_argument("--where", default=",".join(WHERE), help="local, slurm or both (default)")
+    parser.add_argument("--image", default=os.environ.get("LAUNCHER_TEST_IMAGE", "launcher:cpu"),
+                        help="image of `launcher local` (the Slurm cluster runs lt-slurm-node)")
+    parser.add_argument("--nodes", default="1,2,4,8", help="rollout containers (local)")
+    parser.add_argument("--envs", default=",".join(ENVS), help="envs (local)")
+    parser.add_argument("--slurm-nodes", default="1,3", help="rollout nodes (slurm)")
+    parser.add_argument("--slurm-envs", default="sleep5", help="envs (slurm)")
     parser.add_argument("--envs-per-runner", type=int, default=None,
                         help="num_envs_per_env_runner (default: the launcher's choice)")
     parser.add_argument("--seconds", type=float, default=30.0, help="training time per run")
+    parser.add_argument("--keep", action="store_true", help="leave the Slurm test cluster running")
     parser.add_argument("--png", default="scale.png")
     args = parser.parse_args()
-    node_counts = [int(n) for n in args.nodes.split(",")]
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; image {args.image}")
-    print(f"{'env':<9}{'nodes':>6}{'steps/s':>10}{'linear':>9}{'% lin':>7}{'limit':>9}{'% limit':>9}")
+    args.where = args.where.split(",")
+    names = [*args.envs.split(","), *args.slurm_envs.split(",")]
+    for bad, what in ((set(args.where) - set(WHERE), "--where"), (set(names) - set(ENVS), "env")):
+        if bad:
+            parser.error(f"unknown {what} {', '.join(sorted(bad))}; choose from "
+                         f"{', '.join(WHERE if what == '--where' else ENVS)}")
+    for option, value in (("--nodes", args.nodes), ("--slurm-nodes", args.slurm_nodes)):
+        if not all(n.isdigit() and int(n) > 0 for n in value.split(",")):
+            parser.error(f"{option} {value}: give whole numbers from 1, comma-separated")
+    args.node_counts = [int(n) for n in args.nodes.split(",")]
+    args.slurm_node_counts = [int(n) for n in args.slurm_nodes.split(",")]
+    return args
+
+
+def main() -> int:
+    args = parse()
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    print(f"{'where':<7}{'env':<9}{'nodes':>6}{'steps/s':>10}{'linear':>9}{'% lin':>7}{'limit':>9}"
+          f"{'% limit':>9}   runners x envs in flight")
     table: dict = {}
-    for env in args.envs.split(","):
-        step_ms = ENVS[env][1]
-        for nodes in node_counts:
-            rate = one_run(args.image, nodes, env, args.envs_per_runner, args.seconds)
-            if rate is None:
-                continue
-            rows = table.setdefault(env, {})
-            base = rows[min(rows)]["rate"] / min(rows) if rows else rate / nodes
-            limit = nodes * in_flight(env, args.envs_per_runner) * 1000.0 / step_ms
-            rows[nodes] = {"rate": rate, "limit": limit}
-            print(f"{env:<9}{nodes:>6}{rate:>10.0f}{base * nodes:>9.0f}{100 * rate / (base * nodes):>6.0f}%"
-                  f"{limit:>9.0f}{100 * rate / limit:>8.0f}%", flush=True)
+    report = reporter(table)
+    if "local" in args.where:
+        local_part(args, report)
+    if "slurm" in args.where:
+        slurm_part(args, report)
     if table:
         plot(table, Path(args.png))
         print(f"plot: {args.png}")

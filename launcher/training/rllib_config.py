@@ -78,6 +78,7 @@ def build_config(settings, info: envs.EnvInfo, runners: int, actor_options: dict
     time_slices(config, settings, hyper)
     connectors.attach(config, settings, info)  # the env (TimeLimit) and env-to-module connectors
     config.env_runners(num_env_runners=runners, **placement.get("env_runners", {}))
+    flat_replay(config, settings, info)
     if placement.get("learners"):
         config.learners(**placement["learners"])
     elif settings.num_gpus and settings.framework == "torch":
@@ -112,6 +113,18 @@ def time_slices(config, settings, hyper: dict) -> None:
         return
     config.reporting(min_time_s_per_iteration=min(TIME_SLICE_S, limit / 4),
                      min_sample_timesteps_per_iteration=0, min_train_timesteps_per_iteration=0)
+
+
+def flat_replay(config, settings, info) -> None:
+    """DQN and SAC with uniform replay train through offpolicy.py's flat replay buffer and
+    batched updates, where it applies; elsewhere RLlib's own training step runs."""
+    if settings.algo not in algorithms.STEP_LOOPED:
+        return
+    from launcher.training import offpolicy
+
+    if offpolicy.eligible(config, info.observation_space, multi_agent=info.agents is not None):
+        config.algo_class = offpolicy.FLAT_CLASSES[settings.algo]
+        config.training(tau=offpolicy.compounded_tau(config.tau, offpolicy.updates_per_step(config)))
 
 
 def add_evaluation(config, every: int, episodes: int) -> None:

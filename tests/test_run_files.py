@@ -16,7 +16,7 @@ from launcher.contract import RunPaths
 from launcher.errors import UserError
 from launcher.training import checkpoints as ckpt
 from launcher.training.rundir import reserve
-from launcher.training.runlog import RunLog
+from launcher.training.runlog import ReturnWindow, RunLog
 from launcher.training.settings import TrainSettings, load_spec
 
 OTHER_UID = 4242
@@ -226,3 +226,21 @@ def test_a_torn_last_line_in_the_logs_does_not_break_resume(tmp_path):
     assert len(lines) == 2
     again.append({"training_iteration": 3, "num_env_steps_sampled_lifetime": 300})
     assert len(RunLog(tmp_path, tensorboard=False).rows) == 3
+
+
+def test_the_mean_return_spans_the_last_episodes_across_iterations():
+    window = ReturnWindow(4)
+
+    def iteration(mean, episodes):
+        result = {"env_runners": {"num_episodes": episodes}}
+        if mean is not None:
+            result["env_runners"]["episode_return_mean"] = mean
+        window.smooth(result)
+        return result["env_runners"].get("episode_return_mean")
+
+    assert iteration(None, 0) is None  # nothing ended yet: nothing to report
+    assert iteration(-800.0, 1) == -800.0
+    assert iteration(-400.0, 1) == pytest.approx(-600.0)
+    assert iteration(None, 0) == pytest.approx(-600.0)  # no episode ended: the window's mean
+    assert iteration(-100.0, 3) == pytest.approx((-400 - 300) / 4)  # the last 4 episodes
+    assert iteration(10.0, 20) == 10.0  # one iteration fills the window

@@ -46,7 +46,7 @@ from launcher.training.rllib_config import (
 )
 from launcher.training.run_record import choose_seed, complete_record, read_record
 from launcher.training.rundir import reserve_run_dir
-from launcher.training.runlog import STEP_KEYS, RunLog, first_of, flatten, policy_returns
+from launcher.training.runlog import STEP_KEYS, ReturnWindow, RunLog, first_of, flatten, policy_returns
 from launcher.training.settings import SHARED, TrainSettings
 from launcher.training.signals import BUILDING, CLOSING, TRAINING, StopRequests
 from launcher.training.throughput import Startup, Throughput
@@ -277,10 +277,13 @@ def _loop(settings, algo, run_dir: Path, resume, reporter, started: Startup,
     meter.start(int(float(log.rows[-1]["num_env_steps_sampled_lifetime"] or 0)) if log.rows else 0)
     loop_start = time.monotonic()
     last_saved = algo.iteration
+    window = ReturnWindow(algo.config.metrics_num_episodes_for_smoothing)
     stops.phase = TRAINING
     while True:
         iteration_start = time.monotonic()
         result = algo.train()
+        if algo.config.enable_env_runner_and_connector_v2:  # the old stack smooths its own
+            window.smooth(result)
         started.mark("first_iteration")
         now = time.monotonic()
         train_s = prior_train_s + now - loop_start

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections import deque
 from numbers import Number
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,41 @@ def first_of(row: dict, keys) -> float | None:
         if value is not None:
             return value
     return None
+
+
+class ReturnWindow:
+    """The mean return over the last `size` episodes, across iterations.
+
+    RLlib 2.60 (new API stack) reduces `episode_return_mean` over the episodes that ended
+    in one iteration: its windowed mean is emptied at every reduce. With short iterations
+    (DQN's and SAC's time slices, a slow env) the "mean" is then one episode, and
+    `--stop-reward` would stop on a single lucky one. `smooth` replaces it, in the result,
+    by the mean over the last `size` episodes (metrics_num_episodes_for_smoothing), from
+    each iteration's mean and episode count; an iteration that ended no episode reports
+    the window's mean so far."""
+
+    def __init__(self, size: int):
+        self.size = max(int(size), 1)
+        self.parts: deque[tuple[float, int]] = deque()  # (mean, episodes), oldest first
+
+    def smooth(self, result: dict) -> None:
+        runners = result.get("env_runners")
+        if not isinstance(runners, dict):
+            return
+        mean, count = number(runners.get("episode_return_mean")), number(runners.get("num_episodes"))
+        if mean is not None and count:
+            self.parts.append((mean, min(int(count), self.size)))
+            while sum(n for _, n in self.parts) - self.parts[0][1] >= self.size:
+                self.parts.popleft()
+        if self.parts:
+            runners["episode_return_mean"] = self.mean()
+
+    def mean(self) -> float:
+        total, weight = 0.0, 0
+        for mean, count in reversed(self.parts):  # newest first; the oldest fills the rest
+            used = min(count, self.size - weight)
+            total, weight = total + mean * used, weight + used
+        return total / weight
 
 
 def summarise(result: dict) -> dict[str, Any]:

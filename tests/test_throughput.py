@@ -94,11 +94,11 @@ def test_stop_time_cuts_a_ppo_iteration_that_runs_past_the_limit(tmp_path, runne
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = only_run_dir(tmp_path / "runs")
     done = next(line for line in proc.stdout.splitlines() if line.startswith("done:"))
-    assert "reached the time limit of 6 s (iteration 1 cut at" in done and "0 iterations" in done
+    assert "reached the time limit of 6 s (iteration 1 cut at" in done and "1 iterations" in done
     rows = progress_rows(run_dir)
     assert len(rows) == 1 and rows[0]["iteration_cut"] == "True"
     assert 6 <= float(rows[0]["time_total_s"]) <= 6 + 5, rows[0]
-    checkpoint = run_dir / "checkpoints" / "checkpoint_000000"
+    checkpoint = run_dir / "checkpoints" / "checkpoint_000001"
     assert (checkpoint / "rllib_checkpoint.json").is_file() and (checkpoint / "learner_group").is_dir()
     if runners:
         return
@@ -106,3 +106,7 @@ def test_stop_time_cuts_a_ppo_iteration_that_runs_past_the_limit(tmp_path, runne
     proc = run_launcher("evaluate", str(checkpoint), "--episodes", "1", timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "over 1 episodes" in proc.stdout
+    # The run is complete: resuming it with the same limit trains nothing.
+    proc = run_launcher("train", "--resume", str(run_dir), timeout=60)
+    assert proc.returncode == 0 and "is complete (reached the time limit of 6 s)" in proc.stdout, (
+        proc.stdout + proc.stderr)

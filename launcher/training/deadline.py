@@ -20,6 +20,8 @@ first iteration, nor one that slows down. So the iteration is interrupted:
   is interrupted, and the next iteration is not started.
 - The cut iteration's samples are dropped (the learner never saw them); the weights are
   whatever the learner holds at the cut, a valid policy, saved as the final checkpoint.
+  The cut iteration counts (its progress row says `iteration_cut`, the checkpoint is
+  named after it), so a resume with the same limit finds the run complete.
   A checkpoint reads the driver's connectors and learner only, never the remote env
   runners, which are still sampling: `release_runners` kills them afterwards, or
   `algo.stop()` would wait for their batch (their calls queue behind it).

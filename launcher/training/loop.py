@@ -291,6 +291,7 @@ def _loop(settings, algo, run_dir: Path, resume, reporter, started: Startup,
             train_s = prior_train_s + now - loop_start
             if result is None:
                 reason, row = _cut(settings, algo, log, meter, (train_s, now - iteration_start))
+                summary.record(row)
                 break
             result["time_total_s"] = train_s
             row = log.append(result, meter.columns(result, env_steps(result), now - iteration_start))
@@ -318,14 +319,18 @@ def _loop(settings, algo, run_dir: Path, resume, reporter, started: Startup,
 
 def _cut(settings, algo, log: RunLog, meter: Throughput, times: tuple[float, float]):
     """The deadline cut the iteration in progress (deadline.py): release the remote env
-    runners, write the cut iteration's row; return the stop reason and the row."""
+    runners, write the cut iteration's row; return the stop reason and the row.
+
+    The cut iteration counts: the final checkpoint is named after it (with the weights at
+    the cut), so its row is kept on resume and the run reads as complete (resume.py)."""
     train_s, iteration_s = times
     release_runners(algo)
+    algo._iteration += 1  # Trainable's counter (restore_latest sets it from the name too)
     steps = int(float(log.rows[-1]["num_env_steps_sampled_lifetime"] or 0)) if log.rows else 0
-    result = cut_result(algo.iteration + 1, steps, train_s, iteration_s)
+    result = cut_result(algo.iteration, steps, train_s, iteration_s)
     row = log.append(result, meter.columns(result, steps, iteration_s))
     return (f"reached the time limit of {settings.stop.time_s:g} s (iteration "
-            f"{algo.iteration + 1} cut at {train_s:.1f} s)"), row
+            f"{algo.iteration} cut at {train_s:.1f} s)"), row
 
 
 def _finish(algo, run_dir: Path, log: RunLog, summary: RunSummary, reason: str, reporter,

@@ -46,7 +46,7 @@ def test_iterations_that_end_before_the_deadline_are_not_touched():
 def test_a_deadline_passing_between_iterations_interrupts_nothing_and_starts_no_iteration():
     algo = SleepingIterations(0.0)
     with Deadline(0.05, used_s=0.0, cut_after_s=0.0) as deadline:
-        time.sleep(0.5)  # a checkpoint being written when the timer fires: not interrupted
+        time.sleep(0.2)  # a checkpoint being written when the timer fires: not interrupted
         assert deadline.passed and not deadline.cut
         assert deadline.train(algo) is None
     assert algo.iterations == 0 and deadline.cut

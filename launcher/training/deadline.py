@@ -16,8 +16,8 @@ first iteration, nor one that slows down. So the iteration is interrupted:
   env runners (measured: another exception stays pending until the remote call returns,
   then surfaces as a SystemError). Ray looks at signals about once a second while it
   waits, so a cut lands 2-3 s after the limit (measured: 8.0-9.0 s for a 6 s limit).
-  Ray re-raises it as a plain KeyboardInterrupt, so
-  `cut` records that the timer, not Ctrl-C, raised it. A timer that fires between
+  Ray re-raises it as a plain KeyboardInterrupt, so `cut` records that the timer, not
+  Ctrl-C, raised it. A timer that fires between
   iterations (during a checkpoint) only marks the deadline passed: nothing being written
   is interrupted, and the next iteration is not started.
 - The cut iteration's samples are dropped (the learner never saw them); the weights are
@@ -25,8 +25,10 @@ first iteration, nor one that slows down. So the iteration is interrupted:
   The cut iteration counts (its progress row says `iteration_cut`, the checkpoint is
   named after it), so a resume with the same limit finds the run complete.
   A checkpoint reads the driver's connectors and learner only, never the remote env
-  runners, which are still sampling: `release_runners` kills them afterwards, or
-  `algo.stop()` would wait for their batch (their calls queue behind it).
+  runners, which are still sampling: `release_runners` kills them at the cut, or
+  `algo.stop()` would wait for their batch (their calls queue behind it). Remote
+  learners (num_learners >= 1) are not killed: the checkpoint waits for their update
+  in progress.
 - Signals (signals.py) are unchanged: SIGTERM / SIGUSR1 are recorded, a second SIGINT
   raises KeyboardInterrupt; the timer uses SIGALRM, which nothing else here takes.
 

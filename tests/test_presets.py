@@ -41,3 +41,19 @@ def test_preset_builds_a_config_rllib_validates(algo, family, default_family_env
 def test_every_algorithm_has_a_default_preset():
     assert {algo for algo, _ in PRESETS} == set(algorithms.ALGORITHM_TABLE)
     assert all((algo, "default") in PRESETS for algo in algorithms.ALGORITHM_TABLE)
+
+
+@pytest.mark.parametrize("algo", sorted(algorithms.ALGORITHM_TABLE))
+def test_a_time_limit_slices_every_iteration_made_of_short_steps(algo):
+    """Under --stop-time, DQN/SAC/APPO/IMPALA iterations last 2 s (a quarter of a short
+    limit); PPO's is one batch (training/deadline.py cuts it); a user's own iteration
+    length is kept."""
+    env = "Pendulum-v1" if algo == "SAC" else "CartPole-v1"
+    settings = TrainSettings(algo=algo, env=env).validate()
+    settings.stop.time_s = 4.0
+    config = rllib_config.build_config(settings, envs.probe(env), runners=1)
+    sliced = algo in algorithms.STEP_LOOPED
+    assert sliced == (algo != "PPO")
+    assert (config.min_time_s_per_iteration == 1.0) == sliced, config.min_time_s_per_iteration
+    settings.config = {"min_time_s_per_iteration": 30}
+    assert rllib_config.build_config(settings, envs.probe(env), runners=1).min_time_s_per_iteration == 30

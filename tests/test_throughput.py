@@ -77,3 +77,36 @@ def test_stop_time_ends_a_run_of_long_iterations_soon_after_its_limit(tmp_path):
     assert "reached the time limit of 5 s" in proc.stdout
     assert float(rows[-1]["time_total_s"]) <= 5 + 5, rows[-1]
     assert int(rows[-1]["num_env_steps_sampled_lifetime"]) < 1000  # not one default iteration
+
+
+# PPO samples its whole batch, then learns: one env at 20 ms a step, 1000 steps a batch,
+# is an iteration of over 20 s. The deadline (training/deadline.py) cuts it 2 s past the limit.
+LONG_PPO_ITERATIONS = ["--algo", "PPO", "--env", SLOW_ENV, "--env-config", "step_ms=20",
+                       "--set", "num_envs_per_env_runner=1", "--set", "train_batch_size_per_learner=1000",
+                       "--set", "minibatch_size=100", "--stop-time", "6", "--seed", "0"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runners", [0, 1])
+def test_stop_time_cuts_a_ppo_iteration_that_runs_past_the_limit(tmp_path, runners):
+    proc = run_launcher("train", *LONG_PPO_ITERATIONS, "--set", f"num_env_runners={runners}",
+                        "-o", str(tmp_path / "runs"), timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = only_run_dir(tmp_path / "runs")
+    done = next(line for line in proc.stdout.splitlines() if line.startswith("done:"))
+    assert "reached the time limit of 6 s (iteration 1 cut at" in done and "1 iterations" in done
+    rows = progress_rows(run_dir)
+    assert len(rows) == 1 and rows[0]["iteration_cut"] == "True"
+    assert 6 <= float(rows[0]["time_total_s"]) <= 6 + 5, rows[0]
+    checkpoint = run_dir / "checkpoints" / "checkpoint_000001"
+    assert (checkpoint / "rllib_checkpoint.json").is_file() and (checkpoint / "learner_group").is_dir()
+    if runners:
+        return
+    # The checkpoint of the cut run restores: a greedy episode on it.
+    proc = run_launcher("evaluate", str(checkpoint), "--episodes", "1", timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "over 1 episodes" in proc.stdout
+    # The run is complete: resuming it with the same limit trains nothing.
+    proc = run_launcher("train", "--resume", str(run_dir), timeout=60)
+    assert proc.returncode == 0 and "is complete (reached the time limit of 6 s)" in proc.stdout, (
+        proc.stdout + proc.stderr)

@@ -19,9 +19,13 @@ ALGORITHM_TABLE = {
     "SAC": ("ray.rllib.algorithms.sac", "SACConfig", ("Box", "Discrete")),
 }
 
-# Algorithms whose iteration is many short training steps (sample a few env steps, update
-# from the replay buffer): their iterations can be cut by time (rllib_config.time_slices).
-STEP_LOOPED = ("DQN", "SAC")
+# Algorithms whose iteration is many short training steps (DQN, SAC: sample a few env
+# steps, update from the replay buffer; APPO, IMPALA: collect the env runners' finished
+# fragments, update asynchronously): their iterations can be cut by time
+# (rllib_config.time_slices).
+STEP_LOOPED = ("DQN", "SAC", "APPO", "IMPALA")
+# Algorithms that learn from a replay buffer (offpolicy.py can feed them from a flat one).
+REPLAY_BASED = ("DQN", "SAC")
 
 
 def check_action_space(algo: str, action_space) -> None:

@@ -8,6 +8,9 @@ checkpoints) plus the spec file, the best checkpoint (checkpoints.BestCheckpoint
 run record (run_record.py: seed, command, versions, hosts); whoever ran it adds the
 reward plot (launcher/results/plots.py) when it ends.
 
+Under `--stop-time` an iteration still running shortly after the limit is cut
+(deadline.py), so a run of long iterations still ends near its limit.
+
 Order matters: everything the user typed is checked before Ray starts.
 """
 
@@ -30,6 +33,7 @@ from launcher.training.checkpoints import (
     restore_latest,
     save_checkpoint,
 )
+from launcher.training.deadline import Deadline, cut_result, release_runners
 from launcher.training.ray_session import connect_ray
 from launcher.training.resources import (
     ClusterPlacement,
@@ -279,34 +283,57 @@ def _loop(settings, algo, run_dir: Path, resume, reporter, started: Startup,
     last_saved = algo.iteration
     window = ReturnWindow(algo.config.metrics_num_episodes_for_smoothing)
     stops.phase = TRAINING
-    while True:
-        iteration_start = time.monotonic()
-        result = algo.train()
-        if algo.config.enable_env_runner_and_connector_v2:  # the old stack smooths its own
-            window.smooth(result)
-        started.mark("first_iteration")
-        now = time.monotonic()
-        train_s = prior_train_s + now - loop_start
-        result["time_total_s"] = train_s
-        row = log.append(result, meter.columns(result, env_steps(result), now - iteration_start))
-        summary.record(row)
-        best.offer(algo, row)
-        if reporter:
-            reporter.update(row, time.monotonic() - started.start)
-        reason = stop_reason(settings, row, train_s)
-        if stops.received and not reason:
-            reason = f"stopped by {stops.received}"
-            summary.interrupted = True
-        elif stops.requeue and not reason:
-            reason, summary.interrupted = "stopped by SIGUSR1", True
-        if reason:
-            break
-        if settings.checkpoint_every and algo.iteration - last_saved >= settings.checkpoint_every:
-            save_checkpoint(algo, run_dir, algo.iteration)
-            last_saved = algo.iteration
+    with Deadline(settings.stop.time_s, prior_train_s) as deadline:
+        while True:
+            iteration_start = time.monotonic()
+            result = deadline.train(algo)
+            started.mark("first_iteration")
+            now = time.monotonic()
+            train_s = prior_train_s + now - loop_start
+            if result is None:
+                reason, row = _cut(settings, algo, log, meter, (train_s, now - iteration_start))
+                summary.record(row)
+                break
+            if algo.config.enable_env_runner_and_connector_v2:  # the old stack smooths its own
+                window.smooth(result)
+            result["time_total_s"] = train_s
+            row = log.append(result, meter.columns(result, env_steps(result), now - iteration_start))
+            summary.record(row)
+            best.offer(algo, row)
+            if reporter:
+                reporter.update(row, time.monotonic() - started.start)
+            reason = stop_reason(settings, row, train_s)
+            if stops.received and not reason:
+                reason = f"stopped by {stops.received}"
+                summary.interrupted = True
+            elif stops.requeue and not reason:
+                reason, summary.interrupted = "stopped by SIGUSR1", True
+            if reason:
+                break
+            if settings.checkpoint_every and algo.iteration - last_saved >= settings.checkpoint_every:
+                save_checkpoint(algo, run_dir, algo.iteration)
+                last_saved = algo.iteration
+    if reporter and result is None:
+        reporter.update(row, time.monotonic() - started.start)
     summary.extra["time_split"] = meter.summary_line()
     summary.extra["startup"] = started.line()
     return _finish(algo, run_dir, log, summary, reason, reporter, started, (best, row))
+
+
+def _cut(settings, algo, log: RunLog, meter: Throughput, times: tuple[float, float]):
+    """The deadline cut the iteration in progress (deadline.py): release the remote env
+    runners, write the cut iteration's row; return the stop reason and the row.
+
+    The cut iteration counts: the final checkpoint is named after it (with the weights at
+    the cut), so its row is kept on resume and the run reads as complete (resume.py)."""
+    train_s, iteration_s = times
+    release_runners(algo)
+    algo._iteration += 1  # Trainable's counter (restore_latest sets it from the name too)
+    steps = int(float(log.rows[-1]["num_env_steps_sampled_lifetime"] or 0)) if log.rows else 0
+    result = cut_result(algo.iteration, steps, train_s, iteration_s)
+    row = log.append(result, meter.columns(result, steps, iteration_s))
+    return (f"reached the time limit of {settings.stop.time_s:g} s (iteration "
+            f"{algo.iteration} cut at {train_s:.1f} s)"), row
 
 
 def _finish(algo, run_dir: Path, log: RunLog, summary: RunSummary, reason: str, reporter,

@@ -93,17 +93,19 @@ def build_config(settings, info: envs.EnvInfo, runners: int, actor_options: dict
 
 
 # Longest iteration of a step-looped algorithm under a time limit: the limit is checked
-# between iterations, so a run ends within about this much (plus one training step) after it.
+# between iterations, so a run ends within about this much (plus one training step) after
+# it. An iteration that runs on past the limit (PPO's batch) is cut: training/deadline.py.
 TIME_SLICE_S = 2.0
 ITERATION_KEYS = ("min_time_s_per_iteration", "min_sample_timesteps_per_iteration",
                   "min_train_timesteps_per_iteration")
 
 
 def time_slices(config, settings, hyper: dict) -> None:
-    """Under `--stop-time`, a DQN/SAC iteration ends by time, not by env steps.
+    """Under `--stop-time`, a DQN/SAC/APPO/IMPALA iteration ends by time, not by env steps.
 
     Their default iteration samples a fixed number of env steps (DQN: 1000), which with a
-    slow env takes minutes, and the time limit is only checked between iterations. Here
+    slow env takes minutes, or lasts 10 s (APPO, IMPALA), and the limit is checked
+    between iterations (deadline.py cuts one that runs more than 2 s past it). Here
     an iteration lasts `TIME_SLICE_S` (a quarter of a short limit). A user who set one of
     ITERATION_KEYS keeps the iteration they asked for."""
     limit = settings.stop.time_s
@@ -118,7 +120,7 @@ def time_slices(config, settings, hyper: dict) -> None:
 def flat_replay(config, settings, info) -> None:
     """DQN and SAC with uniform replay train through offpolicy.py's flat replay buffer and
     batched updates, where it applies; elsewhere RLlib's own training step runs."""
-    if settings.algo not in algorithms.STEP_LOOPED:
+    if settings.algo not in algorithms.REPLAY_BASED:
         return
     from launcher.training import offpolicy
 

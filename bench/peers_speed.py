@@ -30,7 +30,8 @@ def ours(algo: str, seed: int, seconds: float) -> tuple[float, float]:
                         "--stop-time", str(seconds), "--seed", str(seed), "--checkpoint-every", "0",
                         "-o", output, "--name", "speed"], cwd=REPO, capture_output=True, check=True)
         with open(Path(output) / "speed" / "progress.csv", newline="") as fh:
-            rows = [r for r in csv.DictReader(fh) if float(r["learner_updates_per_s"] or 0) > 0]
+            # Past the iteration where learning starts (its first env steps had no updates).
+            rows = [r for r in csv.DictReader(fh) if float(r["learner_updates_per_s"] or 0) > 0][1:]
     wall = sum(float(r["time_this_iter_s"]) for r in rows)
     steps = sum(float(r["env_steps_per_s"]) * float(r["time_this_iter_s"]) for r in rows)
     updates = sum(float(r["learner_updates_per_s"]) * float(r["time_this_iter_s"]) for r in rows)

@@ -244,3 +244,16 @@ def test_the_mean_return_spans_the_last_episodes_across_iterations():
     assert iteration(None, 0) == pytest.approx(-600.0)  # no episode ended: the window's mean
     assert iteration(-100.0, 3) == pytest.approx((-400 - 300) / 4)  # the last 4 episodes
     assert iteration(10.0, 20) == 10.0  # one iteration fills the window
+
+
+def test_per_policy_mean_returns_are_smoothed_alike_and_still_add_up():
+    window = ReturnWindow(2)
+    for total, a, b, episodes in [(-10.0, -4.0, -6.0, 1), (-20.0, -12.0, -8.0, 1), (-30.0, -10.0, -20.0, 1)]:
+        result = {"env_runners": {"num_episodes": episodes, "episode_return_mean": total,
+                                  "module_episode_returns_mean": {"a": a, "b": b}}}
+        window.smooth(result)
+    runners = result["env_runners"]
+    assert runners["episode_return_mean"] == pytest.approx(-25.0)  # the last 2 episodes
+    per_policy = runners["module_episode_returns_mean"]
+    assert per_policy == pytest.approx({"a": -11.0, "b": -14.0})
+    assert sum(per_policy.values()) == pytest.approx(runners["episode_return_mean"])

@@ -53,6 +53,7 @@ EVAL_RETURN_KEYS = tuple(f"evaluation/{key}" for key in RETURN_KEYS)
 # summed return over agents is RETURN_KEYS' env_runners/episode_return_mean.
 POLICY_RETURN_PREFIX = "env_runners/module_episode_returns_mean/"
 AGENT_RETURN_PREFIX = "env_runners/agent_episode_returns_mean/"
+SMOOTHED_GROUPS = ("module_episode_returns_mean", "agent_episode_returns_mean")
 STEP_KEYS = (
     "num_env_steps_sampled_lifetime",
     "env_runners/num_env_steps_sampled_lifetime",
@@ -98,35 +99,46 @@ def first_of(row: dict, keys) -> float | None:
 
 
 class ReturnWindow:
-    """The mean return over the last `size` episodes, across iterations.
+    """The mean returns over the last `size` episodes, across iterations.
 
     RLlib 2.60 (new API stack) reduces `episode_return_mean` over the episodes that ended
     in one iteration: its windowed mean is emptied at every reduce. With short iterations
     (DQN's and SAC's time slices, a slow env) the "mean" is then one episode, and
     `--stop-reward` would stop on a single lucky one. `smooth` replaces it, in the result,
     by the mean over the last `size` episodes (metrics_num_episodes_for_smoothing), from
-    each iteration's mean and episode count; an iteration that ended no episode reports
-    the window's mean so far."""
+    each iteration's mean and episode count; likewise a multi-agent run's means per policy
+    and per agent (SMOOTHED_GROUPS), so they still add up to the total. An iteration that
+    ended no episode reports the window's means so far."""
 
     def __init__(self, size: int):
         self.size = max(int(size), 1)
-        self.parts: deque[tuple[float, int]] = deque()  # (mean, episodes), oldest first
+        self.parts: dict[tuple[str, ...], deque[tuple[float, int]]] = {}  # oldest first
 
     def smooth(self, result: dict) -> None:
         runners = result.get("env_runners")
         if not isinstance(runners, dict):
             return
-        mean, count = number(runners.get("episode_return_mean")), number(runners.get("num_episodes"))
-        if mean is not None and count:
-            self.parts.append((mean, min(int(count), self.size)))
-            while sum(n for _, n in self.parts) - self.parts[0][1] >= self.size:
-                self.parts.popleft()
-        if self.parts:
-            runners["episode_return_mean"] = self.mean()
+        count = number(runners.get("num_episodes"))
+        means = {("episode_return_mean",): runners.get("episode_return_mean")}
+        for group in SMOOTHED_GROUPS:
+            if isinstance(runners.get(group), dict):
+                means.update({(group, name): value for name, value in runners[group].items()})
+        for path, value in means.items():
+            if (mean := number(value)) is not None and count:
+                self._add(path, mean, min(int(count), self.size))
+        for path in self.parts:
+            target = runners if len(path) == 1 else runners.setdefault(path[0], {})
+            target[path[-1]] = self.mean(path)
 
-    def mean(self) -> float:
+    def _add(self, path: tuple[str, ...], mean: float, count: int) -> None:
+        parts = self.parts.setdefault(path, deque())
+        parts.append((mean, count))
+        while sum(n for _, n in parts) - parts[0][1] >= self.size:
+            parts.popleft()
+
+    def mean(self, path: tuple[str, ...] = ("episode_return_mean",)) -> float:
         total, weight = 0.0, 0
-        for mean, count in reversed(self.parts):  # newest first; the oldest fills the rest
+        for mean, count in reversed(self.parts[path]):  # newest first; the oldest fills the rest
             used = min(count, self.size - weight)
             total, weight = total + mean * used, weight + used
         return total / weight

@@ -168,6 +168,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one seed")
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated task ids")
     parser.add_argument("--skip-solve", action="store_true", help="only the env steps/s table")
+    parser.add_argument("--skip-speed", action="store_true", help="only the start -> solved table")
     parser.add_argument("--sb3-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sb3_child:
@@ -184,7 +185,8 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     if not args.skip_solve:
         solve_table(tasks, seeds)
-    speed_table(seeds[:1] if args.quick else seeds[:3])
+    if not args.skip_speed:
+        speed_table(seeds[:1] if args.quick else seeds[:3])
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 

@@ -13,7 +13,8 @@ Prints a table and writes scale.png (throughput against nodes, a series per part
     .venv/bin/python bench/scale.py --where local --image launcher:i17 --nodes 1,2 --envs sleep5
     .venv/bin/python bench/scale.py --where slurm --slurm-nodes 1,3 --seconds 30 --keep
 
-Each run trains PPO for a fixed time with a batch of about 3 s of the simulator limit, and
+Each run trains PPO for a fixed time with a batch of about 3 s of the simulator limit (at
+most MAX_BATCH env steps), and
 the figure is the median env steps/s of its iterations after the first (progress.csv's
 env_steps_per_s); env runners and envs in flight come from the run's config.json. Needs
 the Docker engine and an image of this tree; a part that cannot run says why in a line.
@@ -38,6 +39,7 @@ ENV_FILE = "bench/slow_envs.py"
 ENVS = {"sleep1": ("SleepyCartPole", 1), "sleep5": ("SleepyCartPole", 5),
         "sleep20": ("SleepyCartPole", 20), "cpu5": ("BusyCartPole", 5)}
 SECONDS_PER_BATCH = 3.0
+MAX_BATCH = 12_000  # the limit of a fast env (1 ms, 8 nodes: 64,000 steps/s) is far past 2 cores
 WHERE = ("local", "slurm")
 
 
@@ -53,7 +55,8 @@ def in_flight(env: str, envs_per_runner: int | None) -> int:
 def run_args(env: str, runners: int, envs_per_runner: int | None) -> list[str]:
     """The training flags of one run, its batch sized to SECONDS_PER_BATCH of the limit."""
     cls, step_ms = ENVS[env]
-    batch = max(int(runners * in_flight(env, envs_per_runner) * 1000.0 / step_ms * SECONDS_PER_BATCH), 64)
+    limit = runners * in_flight(env, envs_per_runner) * 1000.0 / step_ms
+    batch = min(max(int(limit * SECONDS_PER_BATCH), 64), MAX_BATCH)
     keys = ["--set", f"train_batch_size_per_learner={batch}", "--set", f"minibatch_size={min(batch, 256)}",
             "--set", "num_epochs=1"]
     if envs_per_runner:
@@ -65,7 +68,9 @@ def run_args(env: str, runners: int, envs_per_runner: int | None) -> list[str]:
 def measured(run_dir: Path, env: str) -> dict | None:
     """Median env steps/s after the first iteration, and the limit of the run's env runners."""
     with (run_dir / "progress.csv").open(newline="") as fh:
-        rates = [float(r["env_steps_per_s"]) for r in csv.DictReader(fh)][1:]
+        # After the first iteration; not the one --stop-time cut (its samples were dropped).
+        rows = [r for r in csv.DictReader(fh) if r.get("iteration_cut") != "True"]
+    rates = [float(r["env_steps_per_s"]) for r in rows][1:]
     if not rates:
         print(f"  {env}: one iteration or none in {run_dir}: raise --seconds")
         return None

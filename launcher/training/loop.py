@@ -278,7 +278,7 @@ def _loop(settings, algo, run_dir: Path, resume, reporter, started: Startup,
     if reporter:
         reporter.start(settings, run_dir, algo.iteration)
     meter = Throughput(algo)
-    meter.start(int(float(log.rows[-1]["num_env_steps_sampled_lifetime"] or 0)) if log.rows else 0)
+    meter.start(log.last_env_steps())
     loop_start = time.monotonic()
     last_saved = algo.iteration
     window = ReturnWindow(algo.config.metrics_num_episodes_for_smoothing)
@@ -293,6 +293,8 @@ def _loop(settings, algo, run_dir: Path, resume, reporter, started: Startup,
             if result is None:
                 reason, row = _cut(settings, algo, log, meter, (train_s, now - iteration_start))
                 summary.record(row)
+                if reporter:
+                    reporter.update(row, time.monotonic() - started.start)
                 break
             if algo.config.enable_env_runner_and_connector_v2:  # the old stack smooths its own
                 window.smooth(result)
@@ -313,8 +315,6 @@ def _loop(settings, algo, run_dir: Path, resume, reporter, started: Startup,
             if settings.checkpoint_every and algo.iteration - last_saved >= settings.checkpoint_every:
                 save_checkpoint(algo, run_dir, algo.iteration)
                 last_saved = algo.iteration
-    if reporter and result is None:
-        reporter.update(row, time.monotonic() - started.start)
     summary.extra["time_split"] = meter.summary_line()
     summary.extra["startup"] = started.line()
     return _finish(algo, run_dir, log, summary, reason, reporter, started, (best, row))
@@ -329,7 +329,7 @@ def _cut(settings, algo, log: RunLog, meter: Throughput, times: tuple[float, flo
     train_s, iteration_s = times
     release_runners(algo)
     algo._iteration += 1  # Trainable's counter (restore_latest sets it from the name too)
-    steps = int(float(log.rows[-1]["num_env_steps_sampled_lifetime"] or 0)) if log.rows else 0
+    steps = log.last_env_steps()
     result = cut_result(algo.iteration, steps, train_s, iteration_s)
     row = log.append(result, meter.columns(result, steps, iteration_s))
     return (f"reached the time limit of {settings.stop.time_s:g} s (iteration "

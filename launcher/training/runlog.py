@@ -224,6 +224,10 @@ class RunLog:
             except ImportError:  # pragma: no cover - tensorboardX is a dependency
                 self._tb = None
 
+    def last_env_steps(self) -> int:
+        """The env steps sampled by the newest row (0 before the first)."""
+        return int(float(self.rows[-1]["num_env_steps_sampled_lifetime"] or 0)) if self.rows else 0
+
     def truncate_after(self, iteration: int) -> None:
         """Drop rows newer than `iteration` (resume from a checkpoint taken there)."""
         self.rows = [r for r in self.rows if iteration_of(r) <= iteration]

@@ -36,13 +36,13 @@ from ray.rllib.utils.metrics import (
     REPLAY_BUFFER_ADD_DATA_TIMER,
     REPLAY_BUFFER_SAMPLE_TIMER,
     SYNCH_WORKER_WEIGHTS_TIMER,
+    TD_ERROR_KEY,
     TIMERS,
 )
 
 from launcher.training.flat_replay import FlatReplayBuffer
 
 UNIFORM_BUFFERS = ("EpisodeReplayBuffer",)
-TD_ERROR_KEY = "td_error"
 
 
 def eligible(config, obs_space, multi_agent: bool) -> bool:

@@ -43,13 +43,18 @@ MAX_BATCH = 12_000  # the limit of a fast env (1 ms, 8 nodes: 64,000 steps/s) is
 WHERE = ("local", "slurm")
 
 
+def computing(env: str) -> bool:
+    """Whether the env's step computes (one env at a time per CPU) rather than waits."""
+    return ENVS[env][0] == "BusyCartPole"
+
+
 def in_flight(env: str, envs_per_runner: int | None) -> int:
     """Envs stepping at once per runner: as asked, else the launcher's choice (vectorize.py)."""
     if envs_per_runner:
         return envs_per_runner
     from launcher.training.vectorize import ENVS_IN_FLIGHT
 
-    return ENVS_IN_FLIGHT if ENVS[env][0] == "SleepyCartPole" else 1
+    return 1 if computing(env) else ENVS_IN_FLIGHT
 
 
 def run_args(env: str, runners: int, envs_per_runner: int | None) -> list[str]:
@@ -78,7 +83,7 @@ def measured(run_dir: Path, env: str) -> dict | None:
     runners = max(int(config.get("num_env_runners") or 0), 1)  # 0: the driver's own env runner
     envs = int(config.get("num_envs_per_env_runner") or 1)
     # A computing env steps one at a time per CPU, however many are in flight.
-    stepping = 1 if ENVS[env][0] == "BusyCartPole" else envs
+    stepping = 1 if computing(env) else envs
     return {"rate": statistics.median(rates), "runners": runners, "envs": envs,
             "limit": runners * stepping * 1000.0 / ENVS[env][1]}
 
